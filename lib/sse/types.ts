@@ -1,0 +1,47 @@
+/** Public types of the SSE writer. */
+
+/** One server-sent event. */
+export interface SseEvent {
+  /** A string is sent as is (split into `data:` lines); anything else is `JSON.stringify`-ed. */
+  data: unknown
+  /** The `event:` field. CR, LF or NUL → TypeError, nothing written. */
+  event?: string | undefined
+  /** The `id:` field (numbers are sent as decimal, `0` included). CR, LF or NUL → TypeError. */
+  id?: string | number | undefined
+  /** The `retry:` field in ms; a non-negative integer (`0` included). */
+  retry?: number | undefined
+}
+
+/**
+ * Why a stream ended. The relay's close reasons (CONTRACT.md) plus `client` (the reader went
+ * away). Applications may pass their own string to `close()`.
+ */
+export type CloseReason =
+  | 'done'
+  | 'error'
+  | 'client'
+  | 'cancelled'
+  | 'abandoned'
+  | 'superseded'
+  | 'timeout'
+  | 'shutdown'
+  | 'slow_consumer'
+  | (string & {})
+
+/** Options of `reply.sse()`. */
+export interface SseOptions {
+  /** Written first as `retry: N`; `undefined` writes none. @default 3000 */
+  retry?: number | undefined
+  /** `: ping` comment interval, only between events; 0 = none. @default 15000 */
+  heartbeatMs?: number
+  /** Max bytes buffered for a reader that does not read; past it: close `slow_consumer`. @default 1048576 */
+  maxBufferedBytes?: number
+  /** Max duration; 0 = none. Past it: close `timeout`. @default 0 */
+  timeoutMs?: number
+  /**
+   * Send the headers at once (the default), so a client or proxy waiting for them is not held.
+   * `false` keeps them until the first write: the relay uses it to commit late.
+   * @default true
+   */
+  flushHeaders?: boolean
+}

@@ -1,0 +1,137 @@
+/**
+ * The normalized event stream every provider adapter produces. The relay only ever sees these,
+ * whatever `UPSTREAM_FORMAT` is.
+ */
+
+/** A piece of answer text for one choice. */
+export interface DeltaEvent {
+  type: 'delta'
+  /** Choice index (`n > 1`); `0` for single-choice answers. */
+  choice: number
+  /** The text exactly as the upstream sent it (may contain `\n`, `\r`, `[DONE]`, any Unicode). */
+  content: string
+}
+
+/**
+ * A fragment of a tool call. `id` and `name` may come only on the first fragment of a call;
+ * `arguments` fragments are concatenated in order, per `(choice, index)`.
+ */
+export interface ToolCallEvent {
+  type: 'tool_call'
+  choice: number
+  /** Tool-call index within the choice (OpenAI's `tool_calls[].index`). */
+  index: number
+  id?: string
+  name?: string
+  /** A fragment of the JSON arguments string (may be empty). */
+  arguments: string
+}
+
+/** A choice has finished. */
+export interface FinishEvent {
+  type: 'finish'
+  choice: number
+  /** Provider's reason, normalized to OpenAI's vocabulary where one exists (`stop`, `length`, `tool_calls`, `content_filter`). */
+  reason: string
+}
+
+/** Token usage for the whole request. */
+export interface UsageEvent {
+  type: 'usage'
+  prompt_tokens: number
+  completion_tokens: number
+  total_tokens: number
+}
+
+/** One event of the normalized upstream stream. */
+export type UpstreamEvent = DeltaEvent | ToolCallEvent | FinishEvent | UsageEvent
+
+/**
+ * Stable error codes for everything that can go wrong upstream. Callers switch on `code`,
+ * never on the message.
+ */
+export type UpstreamErrorCode =
+  /** The upstream refused the relay's key (401/403). Mapped to 502: the client is not at fault. */
+  | 'upstream_auth'
+  /** Another 4xx from the upstream; the status and the upstream's message are passed on. */
+  | 'upstream_bad_request'
+  /** 429 from the upstream; `retryAfter` is set when the upstream said. */
+  | 'upstream_rate_limited'
+  /** 5xx from the upstream. */
+  | 'upstream_unavailable'
+  /** A non-SSE, non-JSON answer (an HTML error page from a proxy, garbage). */
+  | 'upstream_bad_response'
+  /** TCP/TLS connection failed (refused, DNS, reset before headers). */
+  | 'upstream_connect'
+  /** `UPSTREAM_CONNECT_TIMEOUT_MS` passed. */
+  | 'upstream_connect_timeout'
+  /** `UPSTREAM_FIRST_TOKEN_TIMEOUT_MS` passed before the first content token. */
+  | 'upstream_first_token_timeout'
+  /** `UPSTREAM_IDLE_TIMEOUT_MS` passed between two content tokens. */
+  | 'upstream_idle_timeout'
+  /** The total duration limit passed. */
+  | 'upstream_total_timeout'
+  /** An error reported inside a 200 stream (`data: {"error":…}`, `event: error`, …). */
+  | 'upstream_error'
+  /** The body ended without a terminal signal (`[DONE]`, finish on every choice, provider end event). */
+  | 'upstream_truncated'
+  /** The connection was reset or closed mid-body. */
+  | 'upstream_reset'
+
+/** An upstream failure with a stable code and the HTTP status a client should see. */
+export class UpstreamError extends Error {
+  override readonly name = 'UpstreamError'
+  /** Stable, switchable code. */
+  readonly code: UpstreamErrorCode
+  /** The HTTP status the relay answers with when nothing has been sent yet. */
+  readonly status: number
+  /** Seconds to wait before retrying, when known (429, some 503). */
+  readonly retryAfter: number | undefined
+  /** Whether a retry before the first content token may succeed. */
+  readonly retryable: boolean
+
+  constructor (code: UpstreamErrorCode, message: string, options: {
+    status: number
+    retryAfter?: number | undefined
+    retryable?: boolean
+    cause?: unknown
+  }) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    this.code = code
+    this.status = options.status
+    this.retryAfter = options.retryAfter
+    this.retryable = options.retryable ?? false
+  }
+}
+
+/** Wire formats the client can read. */
+export type UpstreamFormat = 'openai' | 'openai-responses' | 'anthropic'
+
+/** Options of {@link UpstreamClient}; each maps to a `UPSTREAM_*` environment variable. */
+export interface UpstreamClientOptions {
+  /** Base URL of the API, e.g. `https://api.openai.com/v1`. */
+  url: string
+  /** Sent as `Authorization: Bearer …` (or `x-api-key` for anthropic). Never logged. */
+  apiKey?: string | undefined
+  /** Model used when a request names none. @default 'gpt-4o-mini' */
+  model?: string
+  /** @default 'openai' */
+  format?: UpstreamFormat
+  /** @default 10000 */
+  connectTimeoutMs?: number
+  /** Request sent → first content token. @default 60000 */
+  firstTokenTimeoutMs?: number
+  /** Longest gap between two content tokens. @default 30000 */
+  idleTimeoutMs?: number
+  /** Whole request; 0 = none. @default 0 */
+  totalTimeoutMs?: number
+  /** Retries before the first content token. @default 2 */
+  maxRetries?: number
+  /** Connections kept per upstream origin. @default 256 */
+  connections?: number
+  /** eventsource-parser's max buffer for one event, in characters. @default 1048576 */
+  maxEventSize?: number
+}
+
+/** The request body the relay sends: OpenAI Chat Completions parameters (`messages`, `model`, …). */
+export type ChatRequestBody = Record<string, unknown>
