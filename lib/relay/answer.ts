@@ -1,0 +1,88 @@
+import type { RelayEvent } from './events.js'
+
+/** A tool call put together from its fragments. */
+export interface AssembledToolCall {
+  index: number
+  id: string | undefined
+  name: string | undefined
+  arguments: string
+}
+
+/** One choice of an answer, put together. */
+export interface AssembledChoice {
+  index: number
+  text: string
+  toolCalls: AssembledToolCall[]
+  finishReason: string | undefined
+}
+
+/** Token counts, from the upstream or estimated. */
+export interface Usage {
+  prompt_tokens: number
+  completion_tokens: number
+  total_tokens: number
+}
+
+/**
+ * Puts an answer together from its events: text per choice, tool calls merged by index, finish
+ * reasons, usage. Used for the non-streaming OpenAI endpoint and for the `onFinish` hook.
+ */
+export class AnswerBuilder {
+  private readonly choices = new Map<number, AssembledChoice>()
+  usage: Usage | undefined
+
+  add (event: RelayEvent): void {
+    if (event.type === 'usage') {
+      this.usage = { prompt_tokens: event.prompt_tokens, completion_tokens: event.completion_tokens, total_tokens: event.total_tokens }
+      return
+    }
+    if (event.type === 'error') return
+    const choice = this.choice(event.choice ?? 0)
+    if (event.type === 'delta') {
+      choice.text += event.content
+    } else if (event.type === 'finish') {
+      choice.finishReason = event.reason
+    } else {
+      let call = choice.toolCalls.find((c) => c.index === event.index)
+      if (call === undefined) {
+        call = { index: event.index, id: undefined, name: undefined, arguments: '' }
+        choice.toolCalls.push(call)
+      }
+      // Some providers repeat `id`/`name` (or send them empty) on later fragments: the first non-empty wins.
+      if (call.id === undefined && event.id) call.id = event.id
+      if (call.name === undefined && event.name) call.name = event.name
+      call.arguments += event.arguments
+    }
+  }
+
+  /** The choices in index order (choice 0 always present). */
+  result (): AssembledChoice[] {
+    this.choice(0)
+    return [...this.choices.values()].sort((a, b) => a.index - b.index)
+  }
+
+  /**
+   * The upstream's usage, or an estimate (about four characters a token, the common rule of
+   * thumb for English text) when the upstream sent none — e.g. a cancelled answer.
+   */
+  usageOrEstimate (promptChars: number): { usage: Usage, estimated: boolean } {
+    if (this.usage !== undefined) return { usage: this.usage, estimated: false }
+    let chars = 0
+    for (const c of this.choices.values()) {
+      chars += c.text.length
+      for (const call of c.toolCalls) chars += call.arguments.length + (call.name?.length ?? 0)
+    }
+    const completion = Math.ceil(chars / 4)
+    const prompt = Math.ceil(promptChars / 4)
+    return { usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion }, estimated: true }
+  }
+
+  private choice (index: number): AssembledChoice {
+    let choice = this.choices.get(index)
+    if (choice === undefined) {
+      choice = { index, text: '', toolCalls: [], finishReason: undefined }
+      this.choices.set(index, choice)
+    }
+    return choice
+  }
+}

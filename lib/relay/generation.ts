@@ -1,0 +1,222 @@
+import { UpstreamError } from '../upstream/types.js'
+import type { ChatRequestBody, UpstreamEvent } from '../upstream/types.js'
+import { AnswerBuilder } from './answer.js'
+import type { AssembledChoice, Usage } from './answer.js'
+import { GenerationStopped } from './errors.js'
+import type { StopReason } from './errors.js'
+import { DONE, errorData, eventData } from './events.js'
+import { makeEntry } from './journal.js'
+import type { EndReason } from './journal.js'
+import type { RelayStore } from './store.js'
+
+/** Anything that streams normalized upstream events: the upstream client, or a test double. */
+export interface UpstreamStreamer {
+  stream (body: ChatRequestBody, options: { signal: AbortSignal }): AsyncIterable<UpstreamEvent>
+}
+
+/** Who and what a generation is, as the application hooks see it. */
+export interface GenerationInfo {
+  streamId: string
+  conversationId: string | undefined
+  /** The key identity that made it (`null` when the relay runs open). */
+  owner: string | null
+  /** The request body sent upstream. */
+  body: ChatRequestBody
+}
+
+/** How a generation ended, with the answer so far: what an application persists. */
+export interface GenerationResult extends GenerationInfo {
+  reason: EndReason
+  /** Choice 0's text (the whole answer for ordinary requests). */
+  text: string
+  finishReason: string | undefined
+  choices: AssembledChoice[]
+  usage: Usage
+  /** True when the upstream sent no usage and `usage` is an estimate. */
+  usageEstimated: boolean
+  /** Set when `reason` is `error`. */
+  error: { code: string, message: string } | undefined
+}
+
+/**
+ * Application hooks, e.g. to persist the assistant's message. Errors they throw are logged,
+ * never allowed to disturb the stream.
+ */
+export interface RelayHooks {
+  /** A generation was accepted and is about to call the upstream. */
+  onStart?: (info: GenerationInfo) => void | Promise<void>
+  /** Every upstream event, synchronously on the hot path: keep it cheap. */
+  onEvent?: (info: GenerationInfo, event: UpstreamEvent) => void
+  /** The generation ended for any reason (also cancel, error, timeout) with the text so far. */
+  onFinish?: (result: GenerationResult) => void | Promise<void>
+}
+
+/** What a generation needs from the relay. */
+export interface GenerationDeps {
+  upstream: UpstreamStreamer
+  store: RelayStore
+  hooks: RelayHooks
+  /** Running time limit; 0 = none. */
+  maxDurationMs: number
+  /** How long to keep running with no reader attached. */
+  detachGraceMs: number
+  /** Logs hook failures and the like; never gets the request body or keys. */
+  log: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void
+}
+
+/**
+ * One answer being produced: reads the upstream, writes numbered events into its journal,
+ * and ends the journal with a reason. It knows nothing of connections: readers come and go
+ * (it only counts them, to stop the upstream when nobody has been listening for a while).
+ */
+export class Generation {
+  readonly info: GenerationInfo
+  /** Settles when the first event is in the journal (resolves) or the generation ended before (rejects). */
+  readonly firstEvent: Promise<void>
+  /** Settles when the journal has ended. */
+  readonly ended: Promise<EndReason>
+  private readonly controller = new AbortController()
+  private stopReason: StopReason | undefined
+  private nextId = 1
+  private readers = 0
+  private graceTimer: NodeJS.Timeout | undefined
+  private resolveFirst!: () => void
+  private rejectFirst!: (err: Error) => void
+  private started = false
+
+  constructor (private readonly deps: GenerationDeps, info: GenerationInfo) {
+    this.info = info
+    this.firstEvent = new Promise((resolve, reject) => {
+      this.resolveFirst = resolve
+      this.rejectFirst = reject
+    })
+    // The first-event promise is awaited by whoever wants it; nobody may also be fine.
+    this.firstEvent.catch(noop)
+    this.ended = this.run()
+    // Nobody is attached yet: the grace clock runs until a reader comes.
+    this.armGrace()
+  }
+
+  /** Whether the generation has produced its first event. */
+  get hasStarted (): boolean {
+    return this.started
+  }
+
+  /** Stops the generation: the upstream request is aborted and the journal ends with `reason`. */
+  stop (reason: StopReason): void {
+    if (this.controller.signal.aborted) return
+    this.stopReason = reason
+    this.controller.abort(new GenerationStopped(reason))
+  }
+
+  /** A reader attached: the generation is wanted. */
+  attach (): void {
+    this.readers++
+    clearTimeout(this.graceTimer)
+    this.graceTimer = undefined
+  }
+
+  /** A reader left; when none is left, the upstream is stopped after the grace time. */
+  detach (): void {
+    this.readers--
+    if (this.readers <= 0) this.armGrace()
+  }
+
+  private armGrace (): void {
+    clearTimeout(this.graceTimer)
+    this.graceTimer = setTimeout(() => this.stop('abandoned'), this.deps.detachGraceMs)
+    this.graceTimer.unref()
+  }
+
+  private append (data: string, event?: string): boolean {
+    return this.deps.store.append(this.info.streamId, [makeEntry(this.nextId++, data, event)])
+  }
+
+  private async run (): Promise<EndReason> {
+    const { deps, info } = this
+    const answer = deps.hooks.onFinish === undefined ? undefined : new AnswerBuilder()
+    const durationTimer = deps.maxDurationMs > 0 ? setTimeout(() => this.stop('timeout'), deps.maxDurationMs) : undefined
+    durationTimer?.unref()
+    let reason: EndReason
+    let error: { code: string, message: string } | undefined
+    try {
+      await deps.hooks.onStart?.(info)
+      for await (const event of deps.upstream.stream(info.body, { signal: this.controller.signal })) {
+        if (!this.append(eventData(event))) throw new JournalFull()
+        if (!this.started) {
+          this.started = true
+          this.resolveFirst()
+        }
+        answer?.add(event)
+        deps.hooks.onEvent?.(info, event)
+      }
+      if (!this.started) throw new UpstreamError('upstream_truncated', 'the upstream answer ended without any content', { status: 502 })
+      this.append(DONE)
+      reason = 'done'
+    } catch (err) {
+      if (this.stopReason !== undefined) {
+        reason = this.stopReason
+        if (!this.started) this.rejectFirst(new GenerationStopped(this.stopReason))
+      } else {
+        error = describe(err)
+        if (error.code === 'internal') deps.log('error', 'generation failed', { streamId: info.streamId, err })
+        // Journaled too, so a reader attaching later (POST /v1/chat, resume) sees why.
+        this.append(errorData(error.code, error.message), 'error')
+        reason = 'error'
+        if (!this.started) this.rejectFirst(err instanceof Error ? err : new Error(String(err)))
+      }
+    } finally {
+      clearTimeout(durationTimer)
+      clearTimeout(this.graceTimer)
+    }
+    deps.store.end(info.streamId, reason)
+    if (answer !== undefined) this.finish(answer, reason, error)
+    return reason
+  }
+
+  private finish (answer: AnswerBuilder, reason: EndReason, error: { code: string, message: string } | undefined): void {
+    const choices = answer.result()
+    const { usage, estimated } = answer.usageOrEstimate(promptChars(this.info.body))
+    const result: GenerationResult = {
+      ...this.info,
+      reason,
+      text: choices[0]?.text ?? '',
+      finishReason: choices[0]?.finishReason,
+      choices,
+      usage,
+      usageEstimated: estimated,
+      error
+    }
+    Promise.resolve()
+      .then(() => this.deps.hooks.onFinish?.(result))
+      .catch((err: unknown) => this.deps.log('error', 'onFinish hook failed', { streamId: this.info.streamId, err }))
+  }
+}
+
+/** The journal refused more events: the answer outgrew the per-generation memory cap. */
+class JournalFull extends Error {
+  readonly code = 'answer_too_large'
+  constructor () {
+    super('the answer exceeded the relay\'s journal size limit')
+  }
+}
+
+function describe (err: unknown): { code: string, message: string } {
+  if (err instanceof UpstreamError || err instanceof JournalFull) return { code: err.code, message: err.message }
+  return { code: 'internal', message: 'the relay failed while reading the upstream' }
+}
+
+/** Characters of the prompt, for the usage estimate when the upstream sent none. */
+function promptChars (body: ChatRequestBody): number {
+  const messages = body.messages
+  if (!Array.isArray(messages)) return 0
+  let chars = 0
+  for (const m of messages) {
+    const content = (m as { content?: unknown }).content
+    if (typeof content === 'string') chars += content.length
+    else if (content != null) chars += JSON.stringify(content).length
+  }
+  return chars
+}
+
+function noop (): void {}

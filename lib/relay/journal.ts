@@ -1,0 +1,67 @@
+/**
+ * The journal: numbered events of one channel (a generation is one kind of channel). Every
+ * downstream connection — first, resumed, second tab, another instance — is a reader of a
+ * journal from some id on. That one idea gives resume, fan-out and multi-instance.
+ */
+
+/** Why a journal ended. Same vocabulary as the stream's `close` reasons. */
+export type EndReason =
+  | 'done'
+  | 'error'
+  | 'cancelled'
+  | 'abandoned'
+  | 'superseded'
+  | 'timeout'
+  | 'shutdown'
+  | 'producer_lost'
+
+/** One numbered event. */
+export interface JournalEntry {
+  /** Increasing integer per journal, from 1. */
+  readonly id: number
+  /** The event's data: one line of JSON, or the literal `[DONE]`. Never contains CR or LF. */
+  readonly data: string
+  /** The SSE `event:` name, when not a plain message (the relay uses only `error`). */
+  readonly event?: string | undefined
+  /** The whole SSE frame (`id:`, `data:`, blank line), built once by {@link makeEntry}. */
+  readonly frame: string
+}
+
+/** What is known of a journal besides its entries. */
+export interface JournalMeta {
+  /** `generation` (an upstream answer) or `channel` (application events). */
+  kind: 'generation' | 'channel'
+  /** Key identity allowed to read it; `null` when the relay runs open. */
+  owner: string | null
+  conversationId?: string | undefined
+  /** ms since epoch. */
+  createdAt: number
+}
+
+/** Receives a journal's entries in order, each once, then (maybe) its end. */
+export interface JournalListener {
+  /** A batch of consecutive entries. The array may be shared with other readers: do not mutate it. */
+  onEntries (entries: readonly JournalEntry[]): void
+  /** The journal ended; no entry follows. Called at most once. */
+  onEnd (reason: EndReason): void
+}
+
+/** Stops a subscription. Idempotent. */
+export type Unsubscribe = () => void
+
+/**
+ * Makes an entry with its SSE frame built once: one event broadcast to N readers is serialized
+ * once, not N times, and the per-reader hot path is a single write of a ready string.
+ */
+export function makeEntry (id: number, data: string, event?: string): JournalEntry {
+  // `data` never holds CR/LF (one-line JSON or `[DONE]`), so one `data:` line is exact framing.
+  const frame = event === undefined
+    ? `id: ${id}\ndata: ${data}\n\n`
+    : `event: ${event}\nid: ${id}\ndata: ${data}\n\n`
+  return { id, data, event, frame }
+}
+
+/** Rough bytes an entry holds in memory (UTF-16 string + object overhead), for the memory caps. */
+export function entrySize (entry: JournalEntry): number {
+  return (entry.data.length + entry.frame.length) * 2 + 64
+}

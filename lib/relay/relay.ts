@@ -1,0 +1,212 @@
+import { randomBytes } from 'node:crypto'
+import type { ChatRequestBody } from '../upstream/types.js'
+import { RelayError } from './errors.js'
+import type { StopReason } from './errors.js'
+import { Generation } from './generation.js'
+import type { GenerationDeps, RelayHooks, UpstreamStreamer } from './generation.js'
+import type { JournalListener, Unsubscribe } from './journal.js'
+import type { JournalState, RelayStore } from './store.js'
+
+/** Options of {@link Relay}. */
+export interface RelayCoreOptions {
+  upstream: UpstreamStreamer
+  store: RelayStore
+  hooks?: RelayHooks
+  /** `STREAM_MAX_DURATION_MS`. @default 600000 */
+  maxDurationMs?: number
+  /** `DETACH_GRACE_MS`. @default 15000 */
+  detachGraceMs?: number
+  /** `MAX_STREAMS_PER_CLIENT`. @default 8 */
+  maxStreamsPerClient?: number
+  /** `MAX_STREAMS` (this instance). @default 10000 */
+  maxStreams?: number
+  log?: GenerationDeps['log']
+}
+
+/** What a caller asks for when starting a generation. */
+export interface StartRequest {
+  /** Key identity, or `null` when the relay runs open (then anyone with the id may read). */
+  owner: string | null
+  /** Whom the per-client limit counts: the key identity, or the client's IP when open. */
+  client: string
+  conversationId?: string | undefined
+  body: ChatRequestBody
+}
+
+/**
+ * The relay's core, free of HTTP: starts generations (limits, supersede), finds them for
+ * readers (owner checks), stops them (cancel, wherever they run), and drains on shutdown.
+ */
+export class Relay {
+  /** Generations produced by this instance, by stream id. */
+  readonly local = new Map<string, Generation>()
+  private readonly deps: GenerationDeps
+  private readonly maxStreamsPerClient: number
+  private readonly maxStreams: number
+  private drainingFlag = false
+
+  constructor (options: RelayCoreOptions) {
+    this.deps = {
+      upstream: options.upstream,
+      store: options.store,
+      hooks: options.hooks ?? {},
+      maxDurationMs: options.maxDurationMs ?? 600_000,
+      detachGraceMs: options.detachGraceMs ?? 15_000,
+      log: options.log ?? noop
+    }
+    this.maxStreamsPerClient = options.maxStreamsPerClient ?? 8
+    this.maxStreams = options.maxStreams ?? 10_000
+    // A cancel or supersede may arrive at any instance; the producer hears it here.
+    options.store.onControl((message) => this.local.get(message.streamId)?.stop(message.action))
+  }
+
+  get store (): RelayStore {
+    return this.deps.store
+  }
+
+  /** True once shutdown began: new generations are refused. */
+  get draining (): boolean {
+    return this.drainingFlag
+  }
+
+  /**
+   * Starts a generation, after the limits, superseding the conversation's active one.
+   * Throws {@link RelayError} 429 (per client), 503 (per instance, or draining).
+   */
+  async start (request: StartRequest): Promise<Generation> {
+    if (this.drainingFlag) throw new RelayError('shutting_down', 503, 'the relay is shutting down; retry on another instance', 1)
+    const { store } = this.deps
+    if (!await store.acquireSlot(request.client, this.maxStreamsPerClient)) {
+      throw new RelayError('too_many_streams', 429, `at most ${this.maxStreamsPerClient} concurrent generations per client`, 1)
+    }
+    if (this.local.size >= this.maxStreams) {
+      await store.releaseSlot(request.client)
+      throw new RelayError('server_busy', 503, 'the relay is at its concurrent generation limit', 1)
+    }
+    const streamId = newStreamId()
+    const conversationKey = request.conversationId === undefined ? undefined : conversationKeyOf(request.owner, request.conversationId)
+    try {
+      await store.create(streamId, { kind: 'generation', owner: request.owner, conversationId: request.conversationId, createdAt: Date.now() })
+    } catch (err) {
+      await store.releaseSlot(request.client)
+      throw err
+    }
+    const generation = new Generation(this.deps, {
+      streamId,
+      conversationId: request.conversationId,
+      owner: request.owner,
+      body: request.body
+    })
+    this.local.set(streamId, generation)
+    generation.ended.then(async () => {
+      this.local.delete(streamId)
+      await store.releaseSlot(request.client)
+      if (conversationKey !== undefined) await store.clearActive(conversationKey, streamId)
+    }).catch((err: unknown) => this.deps.log('warn', 'cleanup after a generation failed', { streamId, err }))
+    if (conversationKey !== undefined) {
+      const previous = await store.swapActive(conversationKey, streamId)
+      if (previous !== undefined && previous !== streamId) await this.stopAnywhere(previous, 'superseded')
+    }
+    return generation
+  }
+
+  /** A journal's state if `owner` may see it; `undefined` otherwise (unknown and foreign look the same: no existence leak). */
+  async find (streamId: string, owner: string | null): Promise<JournalState | undefined> {
+    const state = await this.deps.store.state(streamId)
+    if (state === undefined || state.meta.kind !== 'generation') return undefined
+    if (state.meta.owner !== null && state.meta.owner !== owner) return undefined
+    return state
+  }
+
+  /** The stream id of a conversation's active generation, if `owner` may see it. */
+  async findActive (conversationId: string, owner: string | null): Promise<string | undefined> {
+    const streamId = await this.deps.store.getActive(conversationKeyOf(owner, conversationId))
+    if (streamId === undefined) return undefined
+    const state = await this.find(streamId, owner)
+    return state === undefined || state.ended !== undefined ? undefined : streamId
+  }
+
+  /**
+   * Reads a generation's journal from `afterId`, counting the reader as attached (so the
+   * upstream keeps running) when the generation runs here.
+   */
+  read (streamId: string, afterId: number, listener: JournalListener): Unsubscribe {
+    const generation = this.local.get(streamId)
+    generation?.attach()
+    const unsubscribe = this.deps.store.subscribe(streamId, afterId, exactlyOnce(afterId, listener))
+    let attached = generation !== undefined
+    return () => {
+      unsubscribe()
+      if (attached) {
+        attached = false
+        generation?.detach()
+      }
+    }
+  }
+
+  /** Stops a generation now, wherever it runs. False when it is unknown to `owner` or already ended. */
+  async cancel (streamId: string, owner: string | null): Promise<boolean> {
+    const state = await this.find(streamId, owner)
+    if (state === undefined || state.ended !== undefined) return false
+    await this.stopAnywhere(streamId, 'cancelled')
+    return true
+  }
+
+  /**
+   * Graceful shutdown: refuse new generations, let running ones finish for up to `deadlineMs`,
+   * then stop the rest with reason `shutdown` (their readers may resume elsewhere from the journal).
+   */
+  async shutdown (deadlineMs: number): Promise<void> {
+    this.drainingFlag = true
+    const running = [...this.local.values()]
+    if (running.length === 0) return
+    let timer: NodeJS.Timeout | undefined
+    const deadline = new Promise<void>((resolve) => { timer = setTimeout(resolve, deadlineMs) })
+    await Promise.race([Promise.all(running.map((g) => g.ended)), deadline])
+    clearTimeout(timer)
+    for (const generation of this.local.values()) generation.stop('shutdown')
+    await Promise.all([...this.local.values()].map((g) => g.ended))
+  }
+
+  private async stopAnywhere (streamId: string, reason: Extract<StopReason, 'cancelled' | 'superseded'>): Promise<void> {
+    const generation = this.local.get(streamId)
+    if (generation !== undefined) generation.stop(reason)
+    else await this.deps.store.publishControl({ streamId, action: reason })
+  }
+}
+
+/**
+ * Passes on only entries newer than the last one delivered. Stores deliver in order, but a
+ * replay and a live batch can overlap at the seam (a subscription made while entries are being
+ * appended, a Redis catch-up racing its live read): this is where "each event exactly once"
+ * is enforced, whatever the store.
+ */
+function exactlyOnce (afterId: number, listener: JournalListener): JournalListener {
+  let last = afterId
+  return {
+    onEntries (entries) {
+      const first = entries[0]
+      if (first === undefined) return
+      const fresh = first.id > last ? entries : entries.filter((e) => e.id > last)
+      const newest = fresh[fresh.length - 1]
+      if (newest === undefined) return
+      last = newest.id
+      listener.onEntries(fresh)
+    },
+    onEnd (reason) {
+      listener.onEnd(reason)
+    }
+  }
+}
+
+/** 128 random bits, URL-safe: stream ids are unguessable, since without keys the id is the capability. */
+export function newStreamId (): string {
+  return randomBytes(16).toString('base64url')
+}
+
+/** Conversations are per owner: one key can never supersede or attach to another key's conversation. */
+function conversationKeyOf (owner: string | null, conversationId: string): string {
+  return `${owner ?? ''}\u0000${conversationId}`
+}
+
+function noop (): void {}

@@ -1,0 +1,64 @@
+import type { EndReason, JournalEntry, JournalListener, JournalMeta, Unsubscribe } from './journal.js'
+
+/** A request to stop a generation, wherever it runs. */
+export interface ControlMessage {
+  streamId: string
+  action: 'cancelled' | 'superseded'
+}
+
+/** What a journal looks like from outside: its meta, how far it got, how it ended. */
+export interface JournalState {
+  meta: JournalMeta
+  /** Id of the last entry (0 when empty). */
+  lastId: number
+  /** Set once the journal has ended. */
+  ended: EndReason | undefined
+}
+
+/**
+ * Where journals, the conversation map, the per-client counts and the control bus live.
+ * The memory store is the default; the Redis store makes the same guarantees across instances.
+ * Every method is safe to call for unknown keys.
+ */
+export interface RelayStore {
+  /** Creates an empty journal. */
+  create (key: string, meta: JournalMeta): Promise<void>
+  /** Meta, last id and end of a journal; `undefined` when unknown or expired. */
+  state (key: string): Promise<JournalState | undefined>
+  /**
+   * Appends entries (ids consecutive, continuing the journal). Synchronous for local readers,
+   * who see the entries before this returns. Returns false when the journal is over its memory
+   * cap (the producer then ends it with an error).
+   */
+  append (key: string, entries: readonly JournalEntry[]): boolean
+  /** Ends a journal; its entries stay readable for the retention time. Idempotent. */
+  end (key: string, reason: EndReason): void
+  /**
+   * Delivers every entry with `id > afterId`, in order, each once, then the live ones, then the
+   * end. Entries already there are delivered before this returns (synchronously) when the store
+   * holds them locally. Unknown journal: `onEnd` is never called — check `state()` first.
+   */
+  subscribe (key: string, afterId: number, listener: JournalListener): Unsubscribe
+
+  /** Makes `streamId` the active generation of a conversation; returns the one it replaces. */
+  swapActive (conversationId: string, streamId: string): Promise<string | undefined>
+  /** Clears the conversation's active generation if it is still `streamId`. */
+  clearActive (conversationId: string, streamId: string): Promise<void>
+  /** The conversation's active generation. */
+  getActive (conversationId: string): Promise<string | undefined>
+
+  /** Takes one of `max` concurrent-generation slots of a client; false when all are taken. */
+  acquireSlot (client: string, max: number): Promise<boolean>
+  /** Gives a slot back. */
+  releaseSlot (client: string): Promise<void>
+
+  /** Sends a control message to whichever instance produces `streamId`. */
+  publishControl (message: ControlMessage): Promise<void>
+  /** Receives control messages for every generation (the receiver filters for its own). */
+  onControl (listener: (message: ControlMessage) => void): void
+
+  /** False while the store cannot serve (a configured Redis is unreachable). */
+  readonly ready: boolean
+  /** Stops timers and connections. */
+  close (): Promise<void>
+}

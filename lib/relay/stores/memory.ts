@@ -1,0 +1,185 @@
+import { entrySize } from '../journal.js'
+import type { EndReason, JournalEntry, JournalListener, JournalMeta, Unsubscribe } from '../journal.js'
+import type { ControlMessage, JournalState, RelayStore } from '../store.js'
+
+/** Options of {@link MemoryStore}. */
+export interface MemoryStoreOptions {
+  /** How long an ended journal stays readable, in ms. @default 300000 */
+  retainMs?: number
+  /** Most bytes one journal may hold. @default 8388608 (8 MiB) */
+  maxJournalBytes?: number
+  /** Most bytes all journals together may hold; ended journals are evicted oldest first. @default 268435456 (256 MiB) */
+  maxTotalBytes?: number
+}
+
+interface Journal {
+  meta: JournalMeta
+  entries: JournalEntry[]
+  bytes: number
+  ended: EndReason | undefined
+  listeners: Set<JournalListener>
+  expiry: NodeJS.Timeout | undefined
+}
+
+/**
+ * The in-process store: journals in arrays, listeners called synchronously on append. Ids are
+ * consecutive from 1, so the entries after `afterId` start at index `afterId`: resume is a
+ * slice, not a search.
+ */
+export class MemoryStore implements RelayStore {
+  readonly ready = true
+  private readonly journals = new Map<string, Journal>()
+  /** Ended journals in the order they ended: the eviction order under memory pressure. */
+  private readonly endedOrder = new Set<string>()
+  private readonly active = new Map<string, string>()
+  private readonly slots = new Map<string, number>()
+  private readonly controlListeners: Array<(message: ControlMessage) => void> = []
+  private totalBytes = 0
+  private readonly retainMs: number
+  private readonly maxJournalBytes: number
+  private readonly maxTotalBytes: number
+
+  constructor (options: MemoryStoreOptions = {}) {
+    this.retainMs = options.retainMs ?? 300_000
+    this.maxJournalBytes = options.maxJournalBytes ?? 8 * 1024 * 1024
+    this.maxTotalBytes = options.maxTotalBytes ?? 256 * 1024 * 1024
+  }
+
+  /** Bytes held by all journals (for metrics). */
+  get bytes (): number {
+    return this.totalBytes
+  }
+
+  /** Number of journals held (for metrics). */
+  get size (): number {
+    return this.journals.size
+  }
+
+  async create (key: string, meta: JournalMeta): Promise<void> {
+    this.createSync(key, meta)
+  }
+
+  /** {@link create} without the promise, for callers that hold the journal locally. */
+  createSync (key: string, meta: JournalMeta): void {
+    if (this.journals.has(key)) throw new Error(`journal ${key} exists`)
+    this.journals.set(key, { meta, entries: [], bytes: 0, ended: undefined, listeners: new Set(), expiry: undefined })
+  }
+
+  async state (key: string): Promise<JournalState | undefined> {
+    return this.stateSync(key)
+  }
+
+  /** {@link state} without the promise. */
+  stateSync (key: string): JournalState | undefined {
+    const journal = this.journals.get(key)
+    if (journal === undefined) return undefined
+    return { meta: journal.meta, lastId: journal.entries.length, ended: journal.ended }
+  }
+
+  /** Whether this store holds the journal (the Redis store asks, to serve local readers from memory). */
+  has (key: string): boolean {
+    return this.journals.has(key)
+  }
+
+  append (key: string, entries: readonly JournalEntry[]): boolean {
+    const journal = this.journals.get(key)
+    if (journal === undefined || journal.ended !== undefined) return false
+    let bytes = 0
+    for (const entry of entries) bytes += entrySize(entry)
+    if (journal.bytes + bytes > this.maxJournalBytes) return false
+    if (this.totalBytes + bytes > this.maxTotalBytes && !this.evict(this.totalBytes + bytes - this.maxTotalBytes)) return false
+    for (const entry of entries) journal.entries.push(entry)
+    journal.bytes += bytes
+    this.totalBytes += bytes
+    for (const listener of journal.listeners) listener.onEntries(entries)
+    return true
+  }
+
+  end (key: string, reason: EndReason): void {
+    const journal = this.journals.get(key)
+    if (journal === undefined || journal.ended !== undefined) return
+    journal.ended = reason
+    const listeners = [...journal.listeners]
+    journal.listeners.clear()
+    for (const listener of listeners) listener.onEnd(reason)
+    this.endedOrder.add(key)
+    journal.expiry = setTimeout(() => this.delete(key), this.retainMs)
+    journal.expiry.unref()
+  }
+
+  subscribe (key: string, afterId: number, listener: JournalListener): Unsubscribe {
+    const journal = this.journals.get(key)
+    if (journal === undefined) return noop
+    if (afterId < journal.entries.length) listener.onEntries(journal.entries.slice(Math.max(0, afterId)))
+    if (journal.ended !== undefined) {
+      listener.onEnd(journal.ended)
+      return noop
+    }
+    journal.listeners.add(listener)
+    return () => { journal.listeners.delete(listener) }
+  }
+
+  async swapActive (conversationId: string, streamId: string): Promise<string | undefined> {
+    const previous = this.active.get(conversationId)
+    this.active.set(conversationId, streamId)
+    return previous
+  }
+
+  async clearActive (conversationId: string, streamId: string): Promise<void> {
+    if (this.active.get(conversationId) === streamId) this.active.delete(conversationId)
+  }
+
+  async getActive (conversationId: string): Promise<string | undefined> {
+    return this.active.get(conversationId)
+  }
+
+  async acquireSlot (client: string, max: number): Promise<boolean> {
+    const used = this.slots.get(client) ?? 0
+    if (used >= max) return false
+    this.slots.set(client, used + 1)
+    return true
+  }
+
+  async releaseSlot (client: string): Promise<void> {
+    const used = this.slots.get(client) ?? 0
+    if (used <= 1) this.slots.delete(client)
+    else this.slots.set(client, used - 1)
+  }
+
+  async publishControl (message: ControlMessage): Promise<void> {
+    for (const listener of this.controlListeners) listener(message)
+  }
+
+  onControl (listener: (message: ControlMessage) => void): void {
+    this.controlListeners.push(listener)
+  }
+
+  async close (): Promise<void> {
+    for (const journal of this.journals.values()) clearTimeout(journal.expiry)
+    this.journals.clear()
+    this.endedOrder.clear()
+    this.totalBytes = 0
+  }
+
+  private delete (key: string): void {
+    const journal = this.journals.get(key)
+    if (journal === undefined) return
+    clearTimeout(journal.expiry)
+    this.journals.delete(key)
+    this.endedOrder.delete(key)
+    this.totalBytes -= journal.bytes
+  }
+
+  /** Frees at least `bytes` by dropping ended journals, oldest first. False if not enough could be. */
+  private evict (bytes: number): boolean {
+    let freed = 0
+    for (const key of this.endedOrder) {
+      if (freed >= bytes) break
+      freed += this.journals.get(key)?.bytes ?? 0
+      this.delete(key)
+    }
+    return freed >= bytes
+  }
+}
+
+function noop (): void {}
