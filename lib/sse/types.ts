@@ -2,7 +2,11 @@
 
 /** One server-sent event. */
 export interface SseEvent {
-  /** A string is sent as is (split into `data:` lines); anything else is `JSON.stringify`-ed. */
+  /**
+   * A string is sent as is (split into `data:` lines); anything else is `JSON.stringify`-ed.
+   * A spec parser rebuilds string data with LF between lines, so CR and CRLF inside a string come
+   * back as LF (SSE cannot carry a raw CR); JSON data round-trips exactly, CRs included.
+   */
   data: unknown
   /** The `event:` field. CR, LF or NUL → TypeError, nothing written. */
   event?: string | undefined

@@ -1,0 +1,7 @@
+export type { CloseReason, SseEvent, SseOptions } from './types.js'
+export { DONE_DATA, PING_FRAME, formatClose, formatComment, formatError, formatEvent, formatRetry } from './format.js'
+export type { SseErrorPayload } from './format.js'
+export { SSE_DEFAULTS, resolveSseOptions } from './options.js'
+export type { ResolvedSseOptions } from './options.js'
+export { SseStream, SseStreamClosedError } from './stream.js'
+export type { SseResponse, SseStreamOptions } from './stream.js'
