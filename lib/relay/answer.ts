@@ -1,3 +1,4 @@
+import type { ChatRequestBody } from '../upstream/types.js'
 import type { RelayEvent } from './events.js'
 
 /** A tool call put together from its fragments. */
@@ -85,4 +86,17 @@ export class AnswerBuilder {
     }
     return choice
   }
+}
+
+/** Characters of the prompt, for the usage estimate when the upstream sent none. */
+export function promptChars (body: ChatRequestBody): number {
+  const messages = body.messages
+  if (!Array.isArray(messages)) return 0
+  let chars = 0
+  for (const m of messages) {
+    const content = (m as { content?: unknown }).content
+    if (typeof content === 'string') chars += content.length
+    else if (content != null) chars += JSON.stringify(content).length
+  }
+  return chars
 }

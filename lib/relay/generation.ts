@@ -1,6 +1,6 @@
 import { UpstreamError } from '../upstream/types.js'
 import type { ChatRequestBody, UpstreamEvent } from '../upstream/types.js'
-import { AnswerBuilder } from './answer.js'
+import { AnswerBuilder, promptChars } from './answer.js'
 import type { AssembledChoice, Usage } from './answer.js'
 import { GenerationStopped } from './errors.js'
 import type { StopReason } from './errors.js'
@@ -204,19 +204,6 @@ class JournalFull extends Error {
 function describe (err: unknown): { code: string, message: string } {
   if (err instanceof UpstreamError || err instanceof JournalFull) return { code: err.code, message: err.message }
   return { code: 'internal', message: 'the relay failed while reading the upstream' }
-}
-
-/** Characters of the prompt, for the usage estimate when the upstream sent none. */
-function promptChars (body: ChatRequestBody): number {
-  const messages = body.messages
-  if (!Array.isArray(messages)) return 0
-  let chars = 0
-  for (const m of messages) {
-    const content = (m as { content?: unknown }).content
-    if (typeof content === 'string') chars += content.length
-    else if (content != null) chars += JSON.stringify(content).length
-  }
-  return chars
 }
 
 function noop (): void {}

@@ -1,0 +1,132 @@
+import { existsSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import fastifyStatic from '@fastify/static'
+import Fastify from 'fastify'
+import type { FastifyInstance } from 'fastify'
+import { readConfig } from './lib/config.js'
+import type { RelayConfig } from './lib/config.js'
+import { startMockUpstream } from './lib/mock/index.js'
+import type { RelayHooks, UpstreamStreamer } from './lib/relay/generation.js'
+import { Relay } from './lib/relay/relay.js'
+import type { RelayStore } from './lib/relay/store.js'
+import { MemoryStore } from './lib/relay/stores/memory.js'
+import { UpstreamClient } from './lib/upstream/index.js'
+import relayPlugin from './plugins/relay.js'
+import ssePlugin from './plugins/sse.js'
+import demoRoutes from './examples/demo-routes.js'
+
+/** Options of {@link buildApp}; everything not given comes from the environment. */
+export interface AppOptions {
+  /** Environment to read (CONTRACT.md names). @default process.env */
+  env?: Record<string, string | undefined>
+  /** Pino logger options, or false. @default { level: LOG_LEVEL } */
+  logger?: boolean | Record<string, unknown>
+  /** Application hooks (persist answers, …). */
+  hooks?: RelayHooks
+  /** Replace the upstream client (tests of the relay against a scripted source). */
+  upstream?: UpstreamStreamer
+  /** Replace the store. */
+  store?: RelayStore
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The relay core of this service: generations, store, drain. */
+    relay: Relay
+    /** The configuration the service runs with. */
+    relayConfig: RelayConfig
+  }
+}
+
+/**
+ * Composes the service from its configuration: the upstream (or the embedded mock), the store,
+ * the SSE and relay plugins, the chat page, health and readiness. Boot fails with a message
+ * naming the variable when the configuration is wrong.
+ */
+export async function buildApp (options: AppOptions = {}): Promise<FastifyInstance> {
+  const config = readConfig(options.env ?? process.env)
+  const app = Fastify({
+    logger: options.logger ?? {
+      level: config.logLevel,
+      // Keys never reach a log line, whatever a request carries.
+      redact: ['req.headers.authorization', 'req.headers["x-api-key"]']
+    },
+    bodyLimit: config.maxBodyBytes,
+    trustProxy: config.trustProxy ?? false,
+    // Streams are long-lived; the relay ends them itself (heartbeats, limits), not a socket timer.
+    requestTimeout: 0,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle'
+  })
+
+  let upstreamUrl = config.upstreamUrl
+  if (options.upstream === undefined && upstreamUrl === undefined) {
+    // No UPSTREAM_URL: the embedded mock, so `npm start` needs no key and no network.
+    const mock = await startMockUpstream({ log: (line: string) => app.log.info(line) })
+    upstreamUrl = mock.url
+    app.addHook('onClose', async () => { await mock.close() })
+    app.log.info({ upstream: mock.url }, 'using the embedded mock upstream (set UPSTREAM_URL for a real one)')
+  }
+  let upstream = options.upstream
+  if (upstream === undefined) {
+    const client = new UpstreamClient({
+      url: upstreamUrl as string,
+      apiKey: config.upstreamApiKey,
+      model: config.upstreamModel,
+      format: config.upstreamFormat,
+      connectTimeoutMs: config.upstreamConnectTimeoutMs,
+      firstTokenTimeoutMs: config.upstreamFirstTokenTimeoutMs,
+      idleTimeoutMs: config.upstreamIdleTimeoutMs,
+      maxRetries: config.upstreamMaxRetries
+    })
+    upstream = client
+    app.addHook('onClose', async () => { await client.close() })
+  }
+
+  const store = options.store ?? new MemoryStore({ retainMs: config.retainMs })
+  const relay = new Relay({
+    upstream,
+    store,
+    hooks: options.hooks,
+    maxDurationMs: config.streamMaxDurationMs,
+    detachGraceMs: config.detachGraceMs,
+    maxStreamsPerClient: config.maxStreamsPerClient,
+    maxStreams: config.maxStreams,
+    log: (level, msg, fields) => app.log[level](fields ?? {}, msg)
+  })
+  app.decorate('relay', relay)
+  app.decorate('relayConfig', config)
+  // Stop producing first (readers get `shutdown` and may resume elsewhere), then the store.
+  app.addHook('preClose', async () => { await relay.shutdown(0) })
+  app.addHook('onClose', async () => { await store.close() })
+
+  await app.register(ssePlugin, { heartbeatMs: config.heartbeatMs })
+  await app.register(relayPlugin, {
+    relay,
+    apiKeys: config.relayApiKeys,
+    defaultModel: config.upstreamModel,
+    heartbeatMs: config.heartbeatMs
+  })
+  await app.register(demoRoutes)
+
+  app.get('/healthz', async () => ({ status: 'ok' }))
+  app.get('/readyz', async (request, reply) => {
+    const ready = !relay.draining && store.ready
+    return reply.code(ready ? 200 : 503).send({ ready, draining: relay.draining, store: store.ready ? 'ok' : 'unavailable' })
+  })
+
+  await app.register(fastifyStatic, { root: publicDir(), index: ['index.html'], wildcard: false })
+  return app
+}
+
+/** `public/` beside the package root, whether running from the sources or from `dist/`. */
+function publicDir (): string {
+  let dir = dirname(fileURLToPath(import.meta.url))
+  while (!existsSync(join(dir, 'package.json'))) {
+    const parent = dirname(dir)
+    if (parent === dir) break
+    dir = parent
+  }
+  return join(dir, 'public')
+}

@@ -1,0 +1,96 @@
+import type { UpstreamFormat } from './upstream/types.js'
+
+/** The service's configuration, from the environment (CONTRACT.md "Configuration"). */
+export interface RelayConfig {
+  port: number
+  host: string
+  /** `undefined`: start the embedded mock upstream. */
+  upstreamUrl: string | undefined
+  upstreamApiKey: string | undefined
+  upstreamModel: string
+  upstreamFormat: UpstreamFormat
+  upstreamConnectTimeoutMs: number
+  upstreamFirstTokenTimeoutMs: number
+  upstreamIdleTimeoutMs: number
+  upstreamMaxRetries: number
+  streamMaxDurationMs: number
+  heartbeatMs: number
+  detachGraceMs: number
+  retainMs: number
+  redisUrl: string | undefined
+  relayApiKeys: string[]
+  relayPublishKeys: string[]
+  maxStreamsPerClient: number
+  maxStreams: number
+  maxBodyBytes: number
+  /** Fastify's `trustProxy` (`TRUST_PROXY`): unset = trust no proxy headers. */
+  trustProxy: string | boolean | undefined
+  /** How long running generations may finish on SIGTERM before they are closed (`SHUTDOWN_GRACE_MS`). */
+  shutdownGraceMs: number
+  /** Pino level (`LOG_LEVEL`). */
+  logLevel: string
+}
+
+/** A configuration variable has a value the relay cannot use. The message names the variable. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError'
+}
+
+const FORMATS: readonly UpstreamFormat[] = ['openai', 'openai-responses', 'anthropic']
+
+/** Reads and validates the configuration; throws {@link ConfigError} naming the first bad variable. */
+export function readConfig (env: Record<string, string | undefined> = process.env): RelayConfig {
+  const str = (name: string): string | undefined => {
+    const value = env[name]?.trim()
+    return value === undefined || value === '' ? undefined : value
+  }
+  const int = (name: string, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number => {
+    const raw = str(name)
+    if (raw === undefined) return fallback
+    if (!/^\d+$/.test(raw)) throw new ConfigError(`${name} must be a whole number, got ${JSON.stringify(raw)}`)
+    const value = Number(raw)
+    if (value < min || value > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${value}`)
+    return value
+  }
+  const list = (name: string): string[] => (str(name) ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '')
+
+  const upstreamUrl = str('UPSTREAM_URL')
+  if (upstreamUrl !== undefined && !/^https?:\/\/[^/]/.test(upstreamUrl)) {
+    throw new ConfigError(`UPSTREAM_URL must be an http(s) URL, got ${JSON.stringify(upstreamUrl)}`)
+  }
+  const format = str('UPSTREAM_FORMAT') ?? 'openai'
+  if (!FORMATS.includes(format as UpstreamFormat)) {
+    throw new ConfigError(`UPSTREAM_FORMAT must be one of ${FORMATS.join(', ')}, got ${JSON.stringify(format)}`)
+  }
+  const redisUrl = str('REDIS_URL')
+  if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) {
+    throw new ConfigError(`REDIS_URL must be a redis:// or rediss:// URL, got ${JSON.stringify(redisUrl)}`)
+  }
+  const trust = str('TRUST_PROXY')
+
+  return {
+    port: int('PORT', 3000, 0, 65535),
+    host: str('HOST') ?? '127.0.0.1',
+    upstreamUrl: upstreamUrl?.replace(/\/+$/, ''),
+    upstreamApiKey: str('UPSTREAM_API_KEY'),
+    upstreamModel: str('UPSTREAM_MODEL') ?? 'gpt-4o-mini',
+    upstreamFormat: format as UpstreamFormat,
+    upstreamConnectTimeoutMs: int('UPSTREAM_CONNECT_TIMEOUT_MS', 10_000, 1),
+    upstreamFirstTokenTimeoutMs: int('UPSTREAM_FIRST_TOKEN_TIMEOUT_MS', 60_000, 1),
+    upstreamIdleTimeoutMs: int('UPSTREAM_IDLE_TIMEOUT_MS', 30_000, 1),
+    upstreamMaxRetries: int('UPSTREAM_MAX_RETRIES', 2, 0, 10),
+    streamMaxDurationMs: int('STREAM_MAX_DURATION_MS', 600_000),
+    heartbeatMs: int('HEARTBEAT_MS', 15_000),
+    detachGraceMs: int('DETACH_GRACE_MS', 15_000),
+    retainMs: int('RETAIN_MS', 300_000, 1),
+    redisUrl,
+    relayApiKeys: list('RELAY_API_KEYS'),
+    relayPublishKeys: list('RELAY_PUBLISH_KEYS'),
+    maxStreamsPerClient: int('MAX_STREAMS_PER_CLIENT', 8, 1),
+    maxStreams: int('MAX_STREAMS', 10_000, 1),
+    maxBodyBytes: int('MAX_BODY_BYTES', 1_048_576, 1),
+    trustProxy: trust === undefined ? undefined : trust === 'true' ? true : trust,
+    shutdownGraceMs: int('SHUTDOWN_GRACE_MS', 10_000),
+    logLevel: str('LOG_LEVEL') ?? 'info'
+  }
+}

@@ -1,0 +1,90 @@
+import type { AnswerBuilder } from './answer.js'
+import { DONE } from './events.js'
+import type { RelayEvent } from './events.js'
+import type { EndReason, JournalEntry } from './journal.js'
+
+/**
+ * Renders journal entries as OpenAI Chat Completions chunks, so the official SDKs can use the
+ * relay as their base URL. Built from the normalized events (not the upstream's bytes), so an
+ * Anthropic or Responses upstream comes out in Chat Completions format too.
+ */
+export class OpenAIChunkWriter {
+  private readonly head: string
+  private roleSent = new Set<number>()
+
+  constructor (completionId: string, model: string, created = Math.floor(Date.now() / 1000)) {
+    this.head = `{"id":${JSON.stringify(completionId)},"object":"chat.completion.chunk","created":${created},"model":${JSON.stringify(model)}`
+  }
+
+  /** The SSE frame for one journal entry. */
+  frame (entry: JournalEntry): string {
+    if (entry.data === DONE) return 'data: [DONE]\n\n'
+    const event = JSON.parse(entry.data) as RelayEvent
+    if (event.type === 'error') return errorFrame(event.code, event.message)
+    if (event.type === 'usage') {
+      return `data: ${this.head},"choices":[],"usage":${JSON.stringify(usageOf(event))}}\n\n`
+    }
+    const index = event.choice ?? 0
+    let delta: Record<string, unknown>
+    let finishReason: string | null = null
+    if (event.type === 'delta') {
+      delta = { content: event.content }
+    } else if (event.type === 'tool_call') {
+      const fn: Record<string, string> = { arguments: event.arguments }
+      if (event.name !== undefined) fn.name = event.name
+      delta = { tool_calls: [event.id === undefined ? { index: event.index, function: fn } : { index: event.index, id: event.id, type: 'function', function: fn }] }
+    } else {
+      delta = {}
+      finishReason = event.reason
+    }
+    // OpenAI sends the role on a choice's first chunk; clients that build messages rely on it.
+    if (!this.roleSent.has(index)) {
+      this.roleSent.add(index)
+      delta = { role: 'assistant', ...delta }
+    }
+    return `data: ${this.head},"choices":[${JSON.stringify({ index, delta, finish_reason: finishReason })}]}\n\n`
+  }
+
+  /** The frame for an end without `[DONE]` and without a journaled error (cancel, timeout, …). */
+  endFrame (reason: EndReason): string | undefined {
+    if (reason === 'done' || reason === 'error') return undefined
+    return errorFrame(reason, `the generation ended early: ${reason}`)
+  }
+}
+
+/**
+ * An in-stream error as OpenAI sends it; the official SDKs throw on a chunk with `error`, so a
+ * cut answer is never mistaken for a complete one.
+ */
+function errorFrame (code: string, message: string): string {
+  return `data: ${JSON.stringify({ error: { message, type: 'relay_error', code } })}\n\n`
+}
+
+function usageOf (event: Extract<RelayEvent, { type: 'usage' }>): Record<string, number> {
+  return { prompt_tokens: event.prompt_tokens, completion_tokens: event.completion_tokens, total_tokens: event.total_tokens }
+}
+
+/** A whole `chat.completion` object, for `stream: false`. */
+export function completionObject (completionId: string, model: string, answer: AnswerBuilder, promptChars: number): Record<string, unknown> {
+  const choices = answer.result().map((c) => ({
+    index: c.index,
+    message: {
+      role: 'assistant',
+      content: c.toolCalls.length > 0 && c.text === '' ? null : c.text,
+      ...(c.toolCalls.length > 0
+        ? {
+            tool_calls: c.toolCalls.map((t) => ({ id: t.id, type: 'function', function: { name: t.name, arguments: t.arguments } }))
+          }
+        : {})
+    },
+    finish_reason: c.finishReason ?? null
+  }))
+  return {
+    id: completionId,
+    object: 'chat.completion',
+    created: Math.floor(Date.now() / 1000),
+    model,
+    choices,
+    usage: answer.usageOrEstimate(promptChars).usage
+  }
+}

@@ -1,0 +1,39 @@
+import { buildApp } from './app.js'
+import { ConfigError, readConfig } from './lib/config.js'
+
+/**
+ * The service entry: `npm start`. Listens on HOST:PORT and shuts down gracefully on
+ * SIGTERM/SIGINT: readiness turns false, new generations get 503, running ones may finish for
+ * SHUTDOWN_GRACE_MS, the rest close with reason `shutdown`, then the process exits.
+ */
+async function main (): Promise<void> {
+  let config
+  try {
+    config = readConfig()
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`fastify-llm-relay: ${err.message}`)
+      process.exit(1)
+    }
+    throw err
+  }
+  const app = await buildApp()
+  await app.listen({ port: config.port, host: config.host })
+
+  let stopping = false
+  const stop = (signal: string): void => {
+    if (stopping) return
+    stopping = true
+    app.log.info({ signal }, 'shutting down')
+    app.relay.shutdown(config.shutdownGraceMs)
+      .then(async () => { await app.close() })
+      .then(() => process.exit(0), (err: unknown) => {
+        app.log.error({ err }, 'shutdown failed')
+        process.exit(1)
+      })
+  }
+  process.once('SIGTERM', () => stop('SIGTERM'))
+  process.once('SIGINT', () => stop('SIGINT'))
+}
+
+await main()
