@@ -124,8 +124,23 @@ export class Generation {
 
   private armGrace (): void {
     clearTimeout(this.graceTimer)
-    this.graceTimer = setTimeout(() => this.stop('abandoned'), this.deps.detachGraceMs)
+    this.graceTimer = setTimeout(() => { void this.graceExpired() }, this.deps.detachGraceMs)
     this.graceTimer.unref()
+  }
+
+  /** Nobody here read for the whole grace time: stop, unless readers on other instances hold it. */
+  private async graceExpired (): Promise<void> {
+    this.graceTimer = undefined
+    let remote = false
+    try {
+      remote = await this.deps.store.hasRemoteReaders(this.info.streamId)
+    } catch {
+      // Store unreachable: no reader elsewhere can be reading through it either.
+      remote = false
+    }
+    if (this.readers > 0 || this.graceTimer !== undefined) return
+    if (remote) this.armGrace()
+    else this.stop('abandoned')
   }
 
   private append (data: string, event?: string): boolean {

@@ -132,14 +132,21 @@ export class Relay {
    */
   read (streamId: string, afterId: number, listener: JournalListener): Unsubscribe {
     const generation = this.local.get(streamId)
-    generation?.attach()
-    const unsubscribe = this.deps.store.subscribe(streamId, afterId, exactlyOnce(afterId, listener))
-    let attached = generation !== undefined
+    const { store } = this.deps
+    let release: Unsubscribe
+    if (generation !== undefined) {
+      generation.attach()
+      release = () => generation.detach()
+    } else {
+      release = store.holdRemote(streamId)
+    }
+    const unsubscribe = store.subscribe(streamId, afterId, exactlyOnce(afterId, listener))
+    let attached = true
     return () => {
       unsubscribe()
       if (attached) {
         attached = false
-        generation?.detach()
+        release()
       }
     }
   }

@@ -40,6 +40,14 @@ export interface RelayStore {
    */
   subscribe (key: string, afterId: number, listener: JournalListener): Unsubscribe
 
+  /**
+   * Announces a reader on this instance of a journal produced elsewhere, until the returned
+   * function is called: the producer must not abandon a generation someone reads on another instance.
+   */
+  holdRemote (key: string): Unsubscribe
+  /** Whether readers on other instances hold the journal (see {@link holdRemote}). */
+  hasRemoteReaders (key: string): Promise<boolean>
+
   /** Makes `streamId` the active generation of a conversation; returns the one it replaces. */
   swapActive (conversationId: string, streamId: string): Promise<string | undefined>
   /** Clears the conversation's active generation if it is still `streamId`. */

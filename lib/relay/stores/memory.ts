@@ -119,6 +119,15 @@ export class MemoryStore implements RelayStore {
     return () => { journal.listeners.delete(listener) }
   }
 
+  /** One process: every reader is local, none to announce. */
+  holdRemote (): Unsubscribe {
+    return noop
+  }
+
+  async hasRemoteReaders (): Promise<boolean> {
+    return false
+  }
+
   async swapActive (conversationId: string, streamId: string): Promise<string | undefined> {
     const previous = this.active.get(conversationId)
     this.active.set(conversationId, streamId)
