@@ -1,0 +1,50 @@
+import type { UpstreamError, UpstreamEvent, UsageEvent } from '../types.js'
+
+/** Where an adapter delivers what it reads. Implemented by the attempt that owns the request. */
+export interface EventSink {
+  /** A normalized event (delta, tool call fragment, finish, usage). */
+  emit (event: UpstreamEvent): void
+  /** An error reported by the upstream; the attempt stops reading. */
+  fail (error: UpstreamError): void
+  /** The provider's terminal signal was seen (`[DONE]`, `message_stop`, `response.completed`…). */
+  end (): void
+}
+
+/**
+ * Reads one provider's stream into normalized events. One instance per request attempt: it keeps
+ * the per-answer state (choices seen and finished, tool-call indexes, usage).
+ */
+export interface Adapter {
+  /** One parsed SSE event; `event` is the `event:` field, if any. */
+  onEvent (event: string | undefined, data: string): void
+  /** An SSE field line the parser does not know (llama.cpp sends `error: {…}`). */
+  onUnknownField (field: string, value: string): void
+  /**
+   * The body ended. Completes the stream when the provider's end condition holds (then calls
+   * `sink.end()` and returns `undefined`); otherwise returns what was missing, for the
+   * truncation error.
+   */
+  onBodyEnd (): string | undefined
+  /** A whole JSON answer from a server that ignored `stream: true`. */
+  onWhole (json: unknown): void
+}
+
+/** How to send a request in one format. */
+export interface RequestShape {
+  /** Appended to the base URL's path, e.g. `/chat/completions`. */
+  path: string
+  headers: Record<string, string>
+  body: Record<string, unknown>
+}
+
+/** Builds a usage event from counts that may be missing. */
+export function usageEvent (prompt: unknown, completion: unknown, total?: unknown): UsageEvent {
+  const p = typeof prompt === 'number' ? prompt : 0
+  const c = typeof completion === 'number' ? completion : 0
+  return { type: 'usage', prompt_tokens: p, completion_tokens: c, total_tokens: typeof total === 'number' ? total : p + c }
+}
+
+/** `value` as a plain object, or `undefined`. */
+export function asRecord (value: unknown): Record<string, unknown> | undefined {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) ? value as Record<string, unknown> : undefined
+}

@@ -1,0 +1,311 @@
+import type { Dispatcher } from 'undici'
+import { createParser } from 'eventsource-parser'
+import type { EventSourceMessage, EventSourceParser, ParseError } from 'eventsource-parser'
+import { createAdapter } from './adapters/index.js'
+import type { Adapter, EventSink } from './adapters/index.js'
+import { badResponse, httpError, messageOfBody, timeoutError, transportError, truncatedError } from './errors.js'
+import type { ResolvedOptions } from './options.js'
+import type { UpstreamError, UpstreamEvent } from './types.js'
+
+/** What one attempt is doing. */
+export const READING = 0
+export const DONE = 1
+export const FAILED = 2
+
+/** Past this many undelivered events the socket is paused until the consumer catches up. */
+const HIGH_WATER = 512
+/** Bytes of an error page kept for its message; the rest is discarded (and the socket closed). */
+const ERROR_BODY_LIMIT = 65_536
+/** After the terminal event, how long the rest of the body may take before the socket is closed. */
+const DRAIN_GRACE_MS = 2000
+/** Reused `decode` options: this runs per network chunk. */
+const STREAM = { stream: true } as const
+
+type BodyMode = 'sse' | 'json' | 'html' | 'error'
+
+/** Everything one attempt needs, built once per `stream()` call. */
+export interface AttemptRequest {
+  dispatcher: Dispatcher
+  options: ResolvedOptions
+  path: string
+  headers: Record<string, string>
+  body: string
+  /** `Date.now()` by which the whole request must be done; `undefined` for none. */
+  deadline: number | undefined
+}
+
+/**
+ * One HTTP request to the upstream, as an undici dispatch handler. Bytes are decoded, parsed and
+ * adapted synchronously in `onResponseData`; the resulting events wait in `queue` for the
+ * consumer (the client's async generator), which calls {@link wait} only when the queue is
+ * empty. So the per-event cost is the parser, one `JSON.parse` and a push: no promise, no
+ * closure, no timer per event.
+ */
+export class Attempt implements Dispatcher.DispatchHandler, EventSink {
+  /** Undelivered events; the consumer reads from `head` on and calls {@link drained}. */
+  queue: UpstreamEvent[] = []
+  head = 0
+  state: typeof READING | typeof DONE | typeof FAILED = READING
+  /** The failure (an {@link UpstreamError}, or the abort reason) once `state` is FAILED. */
+  error: unknown = undefined
+
+  readonly #request: AttemptRequest
+  readonly #adapter: Adapter
+  readonly #parser: EventSourceParser
+  readonly #decoder = new TextDecoder('utf-8')
+  #controller: Dispatcher.DispatchController | null = null
+  /** An abort asked for before undici handed us the controller (request still queued or connecting). */
+  #pendingAbort: Error | null = null
+  #wake: (() => void) | null = null
+  #mode: BodyMode = 'sse'
+  #status = 0
+  #headers: Record<string, string | string[] | undefined> = {}
+  #collected: Buffer[] = []
+  #collectedBytes = 0
+  #headersSeen = false
+  #requestDone = false
+  #atBodyEnd = false
+  #gotToken = false
+  #lastTokenAt = 0
+  #firstTokenTimer: NodeJS.Timeout | undefined
+  #idleTimer: NodeJS.Timeout | undefined
+  #totalTimer: NodeJS.Timeout | undefined
+
+  constructor (request: AttemptRequest) {
+    this.#request = request
+    const { options } = request
+    this.#adapter = createAdapter(options.format, this, options.apiKey)
+    this.#parser = createParser({
+      onEvent: (message: EventSourceMessage) => {
+        // `event: message` is the SSE default type: same as none.
+        this.#adapter.onEvent(message.event === 'message' ? undefined : message.event, message.data)
+      },
+      onError: (error: ParseError) => this.#onParseError(error),
+      maxBufferSize: options.maxEventSize
+    })
+  }
+
+  /** Sends the request and starts the first-token and total timers. */
+  start (): void {
+    const { options, deadline } = this.#request
+    if (options.firstTokenTimeoutMs > 0) {
+      this.#firstTokenTimer = setTimeout(() => this.fail(timeoutError('upstream_first_token_timeout', options.firstTokenTimeoutMs)), options.firstTokenTimeoutMs)
+    }
+    if (deadline !== undefined) {
+      this.#totalTimer = setTimeout(() => this.fail(timeoutError('upstream_total_timeout', options.totalTimeoutMs)), Math.max(0, deadline - Date.now()))
+    }
+    try {
+      this.#request.dispatcher.dispatch({
+        origin: options.url.origin,
+        path: this.#request.path,
+        method: 'POST',
+        headers: this.#request.headers,
+        body: this.#request.body,
+        // Our own timers say what a timeout means (first token, idle); undici's would count pings.
+        headersTimeout: 0,
+        bodyTimeout: 0
+      }, this)
+    } catch (err) {
+      this.#requestDone = true
+      this.fail(transportError(err, false))
+    }
+  }
+
+  /** Resolves when there are events to read or the state changed. */
+  wait (): Promise<void> {
+    return new Promise(resolve => { this.#wake = resolve })
+  }
+
+  /** The consumer read the whole queue: reuse the array and let the socket flow again. */
+  drained (): void {
+    this.queue.length = 0
+    this.head = 0
+    if (this.#controller?.paused === true) this.#controller.resume()
+  }
+
+  /**
+   * Stops the attempt from outside (the caller's signal, or the iterator being closed): the
+   * request is aborted, so the upstream sees its socket close. A finished attempt is left to
+   * drain its last bytes, so the socket can be reused.
+   */
+  cancel (reason: unknown): void {
+    if (this.state !== READING) return
+    this.state = FAILED
+    this.error = reason
+    this.queue.length = 0
+    this.head = 0
+    this.#stopTimers()
+    this.#abortRequest(reason instanceof Error ? reason : new Error('aborted'))
+    this.#notify()
+  }
+
+  // ---- EventSink (called by the adapter, synchronously inside onResponseData) ----
+
+  emit (event: UpstreamEvent): void {
+    if (this.state !== READING) return
+    this.queue.push(event)
+    if (!this.#gotToken) {
+      this.#gotToken = true
+      clearTimeout(this.#firstTokenTimer)
+      const idle = this.#request.options.idleTimeoutMs
+      if (idle > 0) this.#idleTimer = setTimeout(() => this.#checkIdle(), idle)
+    }
+  }
+
+  fail (error: UpstreamError): void {
+    if (this.state !== READING) return
+    // A half event flushed at the end of the body is a cut answer, not a malformed one.
+    const cut = this.#atBodyEnd && error.code === 'upstream_bad_response'
+    this.state = FAILED
+    this.error = cut ? truncatedError('the last event was cut off') : error
+    this.#stopTimers()
+    this.#abortRequest(this.error as Error)
+    this.#notify()
+  }
+
+  end (): void {
+    if (this.state !== READING) return
+    this.state = DONE
+    this.#stopTimers()
+    if (!this.#requestDone) {
+      // The terminal event came; the rest of the body (usually just the chunked trailer) is
+      // awaited briefly so the socket can go back to the pool, then cut.
+      setTimeout(() => this.#abortRequest(new Error('upstream body did not end after its terminal event')), DRAIN_GRACE_MS).unref()
+    }
+    this.#notify()
+  }
+
+  // ---- undici DispatchHandler ----
+
+  onRequestStart (controller: Dispatcher.DispatchController): void {
+    this.#controller = controller
+    if (this.#pendingAbort !== null) controller.abort(this.#pendingAbort)
+  }
+
+  onResponseStart (controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+    this.#headersSeen = true
+    this.#status = statusCode
+    this.#headers = headers
+    const contentType = String(headers['content-type'] ?? '').toLowerCase()
+    if (statusCode < 200 || statusCode >= 300) this.#mode = 'error'
+    else if (contentType.includes('text/event-stream')) this.#mode = 'sse'
+    else if (contentType.includes('json')) this.#mode = 'json'
+    else if (contentType.includes('html')) this.#mode = 'html'
+    // Anything else (no type, text/plain) is read as SSE: several servers label streams loosely.
+  }
+
+  onResponseData (controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.state === FAILED) return
+    if (this.#mode !== 'sse') return this.#collect(chunk)
+    if (this.state === DONE) return
+    const text = this.#decoder.decode(chunk, STREAM)
+    if (text === '') return
+    const before = this.queue.length
+    this.#parser.feed(text)
+    if (this.queue.length !== before) {
+      this.#lastTokenAt = Date.now()
+      if (this.queue.length - this.head > HIGH_WATER) controller.pause()
+      this.#notify()
+    }
+  }
+
+  onResponseEnd (): void {
+    this.#requestDone = true
+    if (this.state !== READING) return
+    if (this.#mode === 'sse') return this.#sseEnd()
+    const text = Buffer.concat(this.#collected).toString('utf8')
+    this.#collected = []
+    if (this.#mode === 'error') return this.fail(httpError(this.#status, this.#headers, text, this.#request.options.apiKey))
+    if (this.#mode === 'html') {
+      return this.fail(badResponse(`upstream answered ${messageOfBody(text, 'text/html')} instead of an event stream`))
+    }
+    let json: unknown
+    try {
+      json = JSON.parse(text.charCodeAt(0) === 0xFEFF ? text.slice(1) : text)
+    } catch {
+      return this.fail(badResponse('upstream answered JSON that does not parse'))
+    }
+    this.#adapter.onWhole(json)
+    if (this.state === READING) this.end()
+  }
+
+  onResponseError (controller: Dispatcher.DispatchController, error: Error): void {
+    this.#requestDone = true
+    if (this.state !== READING) return
+    this.fail(transportError(error, this.#headersSeen))
+  }
+
+  // ---- internals ----
+
+  #sseEnd (): void {
+    // Flush a code point split at the very end, then a blank line: it dispatches an event whose
+    // blank line never came (`data: [DONE]` as the last bytes, a quirk seen in the wild).
+    this.#atBodyEnd = true
+    this.#parser.feed(`${this.#decoder.decode()}\n\n`)
+    if (this.state === READING) {
+      const missing = this.#adapter.onBodyEnd()
+      if (missing !== undefined) this.fail(truncatedError(missing))
+    }
+    this.#notify()
+  }
+
+  #collect (chunk: Buffer): void {
+    this.#collectedBytes += chunk.length
+    const limit = this.#mode === 'json' ? this.#request.options.maxEventSize : ERROR_BODY_LIMIT
+    if (this.#collectedBytes <= limit) {
+      this.#collected.push(chunk)
+    } else if (this.#mode === 'json') {
+      this.fail(badResponse(`upstream JSON answer is larger than maxEventSize (${limit} bytes)`, false))
+    } else {
+      // Enough of an error page for its message; the end of it is not worth holding the socket.
+      if (this.#mode === 'html') return this.fail(badResponse('upstream answered an HTML page instead of an event stream'))
+      const text = Buffer.concat(this.#collected).toString('utf8')
+      this.fail(httpError(this.#status, this.#headers, text, this.#request.options.apiKey))
+    }
+  }
+
+  #onParseError (error: ParseError): void {
+    if (error.type === 'max-buffer-size-exceeded') {
+      this.fail(badResponse(`upstream sent an SSE event larger than maxEventSize (${this.#request.options.maxEventSize} characters)`, false))
+    } else if (error.type === 'unknown-field' && error.field !== undefined) {
+      this.#adapter.onUnknownField(error.field, error.value ?? '')
+    }
+  }
+
+  /** The idle timer is armed once and re-armed for the remaining time, not reset per event. */
+  #checkIdle (): void {
+    const idle = this.#request.options.idleTimeoutMs
+    const quiet = Date.now() - this.#lastTokenAt
+    if (quiet < idle) {
+      this.#idleTimer = setTimeout(() => this.#checkIdle(), idle - quiet)
+      return
+    }
+    // Every choice had finished and only [DONE] (or the usage chunk) is late: the answer is whole.
+    this.#atBodyEnd = true
+    if (this.#adapter.onBodyEnd() === undefined) {
+      this.#abortRequest(new Error('upstream went quiet after its last finish'))
+      return
+    }
+    this.fail(timeoutError('upstream_idle_timeout', idle))
+  }
+
+  #abortRequest (reason: Error): void {
+    if (this.#requestDone) return
+    if (this.#controller !== null) this.#controller.abort(reason)
+    else this.#pendingAbort = reason
+  }
+
+  #stopTimers (): void {
+    clearTimeout(this.#firstTokenTimer)
+    clearTimeout(this.#idleTimer)
+    clearTimeout(this.#totalTimer)
+  }
+
+  #notify (): void {
+    const wake = this.#wake
+    if (wake !== null) {
+      this.#wake = null
+      wake()
+    }
+  }
+}

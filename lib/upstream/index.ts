@@ -1,0 +1,15 @@
+export { UpstreamClient } from './client.js'
+export type { UpstreamClientStats } from './client.js'
+export { UpstreamError } from './types.js'
+export type {
+  ChatRequestBody,
+  DeltaEvent,
+  FinishEvent,
+  ToolCallEvent,
+  UpstreamClientOptions,
+  UpstreamErrorCode,
+  UpstreamEvent,
+  UpstreamFormat,
+  UsageEvent
+} from './types.js'
+export { parseRetryAfter } from './errors.js'

@@ -1,0 +1,81 @@
+import type { UpstreamClientOptions, UpstreamFormat } from './types.js'
+
+/** {@link UpstreamClientOptions} with every default applied and the URL parsed. */
+export interface ResolvedOptions {
+  url: URL
+  apiKey: string | undefined
+  model: string
+  format: UpstreamFormat
+  connectTimeoutMs: number
+  firstTokenTimeoutMs: number
+  idleTimeoutMs: number
+  totalTimeoutMs: number
+  maxRetries: number
+  connections: number
+  maxEventSize: number
+}
+
+const FORMATS: readonly UpstreamFormat[] = ['openai', 'openai-responses', 'anthropic']
+
+/** Option name → the environment variable that feeds it, so a boot error names both. */
+const ENV: Record<string, string> = {
+  url: 'UPSTREAM_URL',
+  apiKey: 'UPSTREAM_API_KEY',
+  model: 'UPSTREAM_MODEL',
+  format: 'UPSTREAM_FORMAT',
+  connectTimeoutMs: 'UPSTREAM_CONNECT_TIMEOUT_MS',
+  firstTokenTimeoutMs: 'UPSTREAM_FIRST_TOKEN_TIMEOUT_MS',
+  idleTimeoutMs: 'UPSTREAM_IDLE_TIMEOUT_MS',
+  totalTimeoutMs: 'STREAM_MAX_DURATION_MS',
+  maxRetries: 'UPSTREAM_MAX_RETRIES'
+}
+
+function fail (name: string, rule: string): never {
+  const env = ENV[name]
+  throw new TypeError(`upstream option ${name}${env === undefined ? '' : ` (${env})`} ${rule}`)
+}
+
+function integer (options: UpstreamClientOptions, name: keyof UpstreamClientOptions, fallback: number, min: number): number {
+  const value = options[name]
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
+    fail(name, min === 0 ? 'must be a non-negative integer' : `must be an integer >= ${min}`)
+  }
+  return value
+}
+
+/**
+ * Validates and normalises client options once, at construction. Timer options accept `0` to
+ * turn that timer off. Messages name the option and its environment variable.
+ */
+export function resolveOptions (options: UpstreamClientOptions): ResolvedOptions {
+  if (options === null || typeof options !== 'object') throw new TypeError('upstream options must be an object')
+  if (typeof options.url !== 'string' || options.url === '') fail('url', 'must be a non-empty string')
+  let url: URL
+  try {
+    url = new URL(options.url)
+  } catch {
+    fail('url', `must be an absolute URL, got ${JSON.stringify(options.url)}`)
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') fail('url', 'must use http: or https:')
+  if (url.username !== '' || url.password !== '') fail('url', 'must not carry credentials; use apiKey')
+  if (options.apiKey !== undefined && typeof options.apiKey !== 'string') fail('apiKey', 'must be a string')
+  if (options.model !== undefined && (typeof options.model !== 'string' || options.model === '')) {
+    fail('model', 'must be a non-empty string')
+  }
+  const format = options.format ?? 'openai'
+  if (!FORMATS.includes(format)) fail('format', `must be one of ${FORMATS.join(', ')}`)
+  return {
+    url,
+    apiKey: options.apiKey === '' ? undefined : options.apiKey,
+    model: options.model ?? 'gpt-4o-mini',
+    format,
+    connectTimeoutMs: integer(options, 'connectTimeoutMs', 10_000, 0),
+    firstTokenTimeoutMs: integer(options, 'firstTokenTimeoutMs', 60_000, 0),
+    idleTimeoutMs: integer(options, 'idleTimeoutMs', 30_000, 0),
+    totalTimeoutMs: integer(options, 'totalTimeoutMs', 0, 0),
+    maxRetries: integer(options, 'maxRetries', 2, 0),
+    connections: integer(options, 'connections', 256, 1),
+    maxEventSize: integer(options, 'maxEventSize', 1_048_576, 1)
+  }
+}
