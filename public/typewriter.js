@@ -1,0 +1,79 @@
+// Renders streamed text into one Text node, at most one DOM write per animation frame.
+//
+// Tokens arrive at network pace (bursty after a reconnect or a replay); writing each one to the
+// DOM would cost a layout per token. Instead tokens queue here and each frame appends a slice:
+// the whole queue while it is short (normal streaming looks exactly token by token), a fraction
+// of it when long, so a burst of a few thousand characters drains in about half a second as a
+// fast typing run instead of one jump, and never with more than one reflow per frame.
+// The text goes in with Text.appendData: model output is never parsed as HTML.
+
+const SMALL_QUEUE = 24 // characters shown at once
+const DRAIN_FRACTION = 8 // a long queue shows 1/8 of itself per frame
+
+export class Typewriter {
+  /**
+   * @param {HTMLElement} element  receives the text; styled `white-space: pre-wrap`
+   * @param {() => void} [beforeWrite]  called before each DOM write (scroll anchoring)
+   * @param {() => void} [afterWrite]
+   */
+  constructor (element, beforeWrite, afterWrite) {
+    this.node = document.createTextNode('')
+    element.append(this.node)
+    this.queue = ''
+    this.frame = 0
+    this.beforeWrite = beforeWrite ?? (() => {})
+    this.afterWrite = afterWrite ?? (() => {})
+    /** @type {Array<() => void>} */
+    this.drainWaiters = []
+  }
+
+  /** @param {string} text */
+  push (text) {
+    if (text === '') return
+    this.queue += text
+    if (this.frame === 0) this.frame = window.requestAnimationFrame(() => this.write())
+  }
+
+  write () {
+    this.frame = 0
+    let take = this.queue.length <= SMALL_QUEUE
+      ? this.queue.length
+      : Math.max(SMALL_QUEUE, Math.ceil(this.queue.length / DRAIN_FRACTION))
+    // Do not cut a surrogate pair in two: half an emoji would show as a box for a frame.
+    const last = this.queue.charCodeAt(take - 1)
+    if (take < this.queue.length && last >= 0xD800 && last <= 0xDBFF) take++
+    this.beforeWrite()
+    this.node.appendData(this.queue.slice(0, take))
+    this.queue = this.queue.slice(take)
+    this.afterWrite()
+    if (this.queue.length > 0) {
+      this.frame = window.requestAnimationFrame(() => this.write())
+    } else {
+      for (const resolve of this.drainWaiters.splice(0)) resolve()
+    }
+  }
+
+  /** Writes everything queued now (e.g. on Stop: show what arrived, at once). */
+  flush () {
+    if (this.frame !== 0) window.cancelAnimationFrame(this.frame)
+    this.frame = 0
+    if (this.queue.length > 0) {
+      this.beforeWrite()
+      this.node.appendData(this.queue)
+      this.queue = ''
+      this.afterWrite()
+    }
+    for (const resolve of this.drainWaiters.splice(0)) resolve()
+  }
+
+  /** @returns {Promise<void>} resolves once everything pushed so far is on screen */
+  drained () {
+    if (this.queue.length === 0) return Promise.resolve()
+    return new Promise((resolve) => this.drainWaiters.push(resolve))
+  }
+
+  /** The text on screen. */
+  get text () {
+    return this.node.data
+  }
+}
