@@ -86,9 +86,17 @@ export interface MockScript {
   quirks?: MockQuirk[]
   /** `: ping` comment interval while the response is open; 0 = none. @default 0 */
   pingEveryMs?: number
-  /** Exact body chunks, sent as is (with `rawDelayMs` between them) as `text/event-stream`. */
+  /**
+   * Exact body chunks, sent as is (with `rawDelayMs` between them) as `text/event-stream`; the
+   * body then ends, unless `fault` is `stall`. `tokensSent` counts chunks.
+   */
   raw?: string[]
-  /** @default 0 */
+  /** The same as exact bytes, base64-encoded per write: for splits inside a UTF-8 sequence. */
+  rawBase64?: string[]
+  /**
+   * Pause between raw writes. With 0 the mock still yields to the event loop between writes,
+   * so on loopback each write reaches the client as its own read. @default 0
+   */
   rawDelayMs?: number
   /** Groups requests for `requests`, `waitFor` and `failTimes`. */
   tag?: string

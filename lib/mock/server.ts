@@ -281,7 +281,8 @@ class Player {
       promptTokens: promptTokens(this.#body)
     })
     const firstDelay = s.firstTokenDelayMs ?? 200 + Math.round(Math.random() * 400)
-    if (s.raw === undefined && (fault === 'json' || (this.#body.stream !== true && s.fast === undefined))) {
+    const raw = Array.isArray(s.rawBase64) ? s.rawBase64.map(b => Buffer.from(b, 'base64')) : s.raw
+    if (raw === undefined && (fault === 'json' || (this.#body.stream !== true && s.fast === undefined))) {
       await this.#sleep(firstDelay)
       this.#tokenSent(tokens.length)
       this.#record.completedAt = Date.now()
@@ -293,7 +294,7 @@ class Player {
     if ((s.pingEveryMs ?? 0) > 0) {
       this.#ping = setInterval(() => this.#write(this.#wire.comment('ping')), s.pingEveryMs)
     }
-    if (s.raw !== undefined) return this.#raw(s.raw)
+    if (raw !== undefined) return this.#raw(raw, fault === 'stall')
     if (s.fast !== undefined) return this.#fast()
     this.#write(frames.start())
     const faultAt = fault !== undefined && STREAM_FAULTS.has(fault) ? Math.max(0, s.faultAfterTokens ?? 0) : -1
@@ -381,13 +382,15 @@ class Player {
     this.#finish()
   }
 
-  async #raw (chunks: string[]): Promise<void> {
+  async #raw (chunks: ReadonlyArray<string | Buffer>, stall: boolean): Promise<void> {
+    const gap = this.#script.rawDelayMs ?? 0
     for (let i = 0; i < chunks.length; i++) {
-      if (i > 0) await this.#sleep(this.#script.rawDelayMs ?? 0)
-      this.#write(chunks[i] as string)
+      if (i > 0) await (gap > 0 ? this.#sleep(gap) : new Promise(resolve => setImmediate(resolve)))
+      if (this.#signal.aborted) return
+      this.#write(chunks[i] as string | Buffer)
       this.#tokenSent()
     }
-    this.#finish()
+    if (!stall) this.#finish()
   }
 
   /**

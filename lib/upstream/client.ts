@@ -37,6 +37,7 @@ export class UpstreamClient {
   readonly #pool: Pool
   /** The base URL's path without a trailing slash; its query (Azure's `api-version`) is kept. */
   readonly #basePath: string
+  #closing: Promise<void> | undefined
 
   /** Validates `options` (a `TypeError` names the bad option) and creates the pool. */
   constructor (options: UpstreamClientOptions) {
@@ -120,7 +121,8 @@ export class UpstreamClient {
   }
 
   /** Closes the owned pool: waits for requests in flight (abort them first), then closes its sockets. */
-  async close (): Promise<void> {
-    await this.#pool.close()
+  close (): Promise<void> {
+    this.#closing ??= this.#pool.close()
+    return this.#closing
   }
 }

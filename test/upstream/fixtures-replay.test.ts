@@ -1,0 +1,173 @@
+// Every capture in ../shared/fixtures/upstream/ goes through the client over a real socket,
+// delivered whole, byte by byte and at random split points: the normalized answer must be the
+// same each way and match the capture. Expected values are literals read off the captures.
+import { readFileSync } from 'node:fs'
+import t from 'tap'
+import { UpstreamError } from '../../lib/upstream/index.js'
+import type { UpstreamFormat } from '../../lib/upstream/index.js'
+import { ask, assertNoOpenSockets, harness, summarize } from '../fixtures/mock.js'
+import type { Summary } from '../fixtures/mock.js'
+
+const dir = new URL('../../../shared/fixtures/upstream/', import.meta.url)
+const read = (name: string): Buffer => readFileSync(new URL(name, dir))
+
+/** JSON-lines captures as SSE, as the README says to replay them. */
+function jsonLines (name: string, withEventLines: boolean, done: boolean): Buffer {
+  const lines = read(name).toString('utf8').split('\n').filter(line => line.trim() !== '')
+  const events = lines.map(line => withEventLines
+    ? `event: ${(JSON.parse(line) as { type: string }).type}\ndata: ${line}\n\n`
+    : `data: ${line}\n\n`)
+  return Buffer.from(events.join('') + (done ? 'data: [DONE]\n\n' : ''))
+}
+
+interface Capture {
+  name: string
+  format: UpstreamFormat
+  body: Buffer
+  expected?: Omit<Summary, 'usageEvents'>
+  error?: { code: string, status: number, retryable: boolean, message: RegExp }
+}
+
+const captures: Capture[] = [
+  {
+    name: 'openai-chat-text-usage.sse',
+    format: 'openai',
+    body: read('openai-chat-text-usage.sse'),
+    expected: {
+      text: { 0: "I'm unable to provide real-time weather updates. To get the current weather in San Francisco, I recommend checking a reliable weather website or a weather app." },
+      tools: {},
+      finish: { 0: 'stop' },
+      usage: { prompt_tokens: 14, completion_tokens: 30, total_tokens: 44 }
+    }
+  },
+  {
+    name: 'openai-chat-parallel-tool-calls.sse',
+    format: 'openai',
+    body: read('openai-chat-parallel-tool-calls.sse'),
+    expected: {
+      text: {},
+      tools: {
+        '0:0': { id: 'call_JMW1whyEaYG438VE1OIflxA2', name: 'GetWeatherArgs', arguments: '{"city": "Edinburgh", "country": "GB", "units": "c"}' },
+        '0:1': { id: 'call_DNYTawLBoN8fj3KN6qU9N1Ou', name: 'get_stock_price', arguments: '{"ticker": "AAPL", "exchange": "NASDAQ"}' }
+      },
+      finish: { 0: 'tool_calls' },
+      usage: { prompt_tokens: 149, completion_tokens: 60, total_tokens: 209 }
+    }
+  },
+  {
+    name: 'openai-chat-n3-choices.sse',
+    format: 'openai',
+    body: read('openai-chat-n3-choices.sse'),
+    expected: {
+      text: {
+        0: '{"city":"San Francisco","temperature":65,"units":"f"}',
+        1: '{"city":"San Francisco","temperature":61,"units":"f"}',
+        2: '{"city":"San Francisco","temperature":59,"units":"f"}'
+      },
+      tools: {},
+      finish: { 0: 'stop', 1: 'stop', 2: 'stop' },
+      usage: { prompt_tokens: 79, completion_tokens: 42, total_tokens: 121 }
+    }
+  },
+  {
+    name: 'anthropic-tool-use.sse',
+    format: 'anthropic',
+    body: read('anthropic-tool-use.sse'),
+    expected: {
+      text: { 0: "I'll check the current weather in Paris for you." },
+      tools: { '0:0': { id: 'toolu_01NRLabsLyVHZPKxbKvkfSMn', name: 'get_weather', arguments: '{"location": "Paris"}' } },
+      finish: { 0: 'tool_calls' },
+      // input 377 (+0 cache creation, +0 cache read), output 65 from message_delta.
+      usage: { prompt_tokens: 377, completion_tokens: 65, total_tokens: 442 }
+    }
+  },
+  {
+    name: 'azure-chat-prompt-filter.chunks.jsonl',
+    format: 'openai',
+    body: jsonLines('azure-chat-prompt-filter.chunks.jsonl', false, true),
+    expected: {
+      text: { 0: 'Capital of Denmark.' },
+      tools: {},
+      finish: { 0: 'stop' },
+      usage: { prompt_tokens: 15, completion_tokens: 78, total_tokens: 93 }
+    }
+  },
+  {
+    name: 'openai-responses-error.chunks.jsonl',
+    format: 'openai-responses',
+    body: jsonLines('openai-responses-error.chunks.jsonl', true, false),
+    // insufficient_quota: a 429 that retrying cannot fix (see errors.ts).
+    error: { code: 'upstream_rate_limited', status: 429, retryable: false, message: /exceeded your current quota/ }
+  }
+]
+
+/** Deterministic PRNG (mulberry32), so a failing split can be replayed. */
+function prng (seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6D2B79F5) | 0
+    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed)
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+function splits (body: Buffer): Array<[string, Buffer[]]> {
+  const ways: Array<[string, Buffer[]]> = [['whole', [body]]]
+  const bytes: Buffer[] = []
+  for (let i = 0; i < body.length; i++) bytes.push(body.subarray(i, i + 1))
+  ways.push(['byte by byte', bytes])
+  for (const seed of [1, 2, 3]) {
+    const random = prng(seed)
+    const pieces: Buffer[] = []
+    for (let i = 0; i < body.length;) {
+      const size = 1 + Math.floor(random() * 40)
+      pieces.push(body.subarray(i, i + size))
+      i += size
+    }
+    ways.push([`random splits (seed ${seed})`, pieces])
+  }
+  return ways
+}
+
+for (const capture of captures) {
+  t.test(capture.name, async t => {
+    const { mock, client } = await harness(t)
+    const upstream = client({ format: capture.format, maxRetries: 0 })
+    const results: string[] = []
+    for (const [way, pieces] of splits(capture.body)) {
+      const outcome = await ask(upstream, { rawBase64: pieces.map(p => p.toString('base64')) })
+      if (capture.error !== undefined) {
+        t.type(outcome.error, UpstreamError, `${way}: fails`)
+        const error = outcome.error as UpstreamError
+        t.match(error, { code: capture.error.code, status: capture.error.status, retryable: capture.error.retryable, message: capture.error.message }, `${way}: error`)
+        t.same(outcome.events, [], `${way}: no events before the error`)
+      } else {
+        t.equal(outcome.error, undefined, `${way}: no error`)
+        const summary = summarize(outcome.events)
+        t.equal(summary.usageEvents, 1, `${way}: one usage event`)
+        t.equal(outcome.events.at(-1)?.type, 'usage', `${way}: usage comes last`)
+        const { usageEvents, ...rest } = summary
+        t.same(rest, capture.expected, `${way}: matches the capture`)
+      }
+      results.push(JSON.stringify(outcome.events))
+    }
+    t.equal(new Set(results).size, 1, 'identical events whatever the split')
+    t.equal(mock.requests.length, splits(capture.body).length, 'one request per delivery')
+    await assertNoOpenSockets(t, upstream, mock)
+  })
+}
+
+t.test('a synthetic stream with CRLF and multi-byte characters split at every byte', async t => {
+  const { mock, client } = await harness(t)
+  const upstream = client({ maxRetries: 0 })
+  const text = ['Grüße ', '— 東京 ', '🎉🦄', ' [DONE] ', 'line\nbreak\r\n', '"[DONE]"']
+  const body = Buffer.from(text.map(content => `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content } }] })}\r\n\r\n`).join('') +
+    'data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\r\n\r\ndata: [DONE]\r\n\r\n')
+  const seen = new Set<string>()
+  for (let cut = 1; cut < body.length; cut++) {
+    const outcome = await ask(upstream, { rawBase64: [body.subarray(0, cut).toString('base64'), body.subarray(cut).toString('base64')] })
+    seen.add(JSON.stringify(summarize(outcome.events)) + String(outcome.error))
+  }
+  t.same([...seen], [JSON.stringify({ text: { 0: text.join('') }, tools: {}, finish: { 0: 'stop' }, usageEvents: 0 }) + 'undefined'], 'every cut gives the exact text')
+  await assertNoOpenSockets(t, upstream, mock)
+})
