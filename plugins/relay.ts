@@ -114,7 +114,7 @@ async function relayPlugin (app: FastifyInstance, options: RelayPluginOptions): 
     const generation = await start(request)
     const streamId = generation.info.streamId
     if (!await awaitFirstEvent(generation, reply)) return reply
-    const stream = reply.sse({ ...sseOptions, headers: { 'x-stream-id': streamId } })
+    const stream = reply.header('x-stream-id', streamId).sse(sseOptions)
     pipeJournal(request, stream, streamId, 0, sseListener(stream))
     return reply
   })
@@ -129,7 +129,7 @@ async function relayPlugin (app: FastifyInstance, options: RelayPluginOptions): 
     const afterId = lastEventIdOf(request)
     const state = await relay.find(streamId, request.relayOwner)
     if (state === undefined) throw new RelayError('not_found', 404, 'no such stream (unknown, expired, or not yours)')
-    const stream = reply.sse({ ...sseOptions, headers: { 'x-stream-id': streamId } })
+    const stream = reply.header('x-stream-id', streamId).sse(sseOptions)
     if (afterId > 0) request.log.info({ streamId, lastEventId: afterId }, 'stream resumed')
     pipeJournal(request, stream, streamId, afterId, sseListener(stream))
     return reply
@@ -161,7 +161,7 @@ async function relayPlugin (app: FastifyInstance, options: RelayPluginOptions): 
       return await collectCompletion(request, reply, generation, completionId, model)
     }
     if (!await awaitFirstEvent(generation, reply)) return reply
-    const stream = reply.sse({ ...sseOptions, retry: undefined, headers: { 'x-stream-id': streamId } })
+    const stream = reply.header('x-stream-id', streamId).sse({ ...sseOptions, retry: undefined })
     const chunks = new OpenAIChunkWriter(completionId, model)
     pipeJournal(request, stream, streamId, 0, {
       onEntries (entries) {
@@ -223,7 +223,9 @@ function sseListener (stream: SseStream): JournalListener {
       for (const entry of entries) if (!stream.writeFrame(entry.frame)) return
     },
     onEnd (reason: EndReason) {
-      void stream.close(reason)
+      // The producing instance died: its journal has no error entry, so the reader says why.
+      if (reason === 'producer_lost') void stream.error({ code: 'producer_lost', message: 'the instance producing this answer went away' })
+      else void stream.close(reason)
     }
   }
 }

@@ -74,6 +74,17 @@ export class Relay {
    * Throws {@link RelayError} 429 (per client), 503 (per instance, or draining).
    */
   async start (request: StartRequest): Promise<Generation> {
+    try {
+      return await this.startGeneration(request)
+    } catch (err) {
+      if (err instanceof RelayError) throw err
+      // The store (Redis) is unreachable: fail fast and clearly rather than run half-registered.
+      this.deps.log('warn', 'store unavailable, generation refused', { err })
+      throw new RelayError('store_unavailable', 503, 'the relay\'s store is unavailable; retry shortly', 1)
+    }
+  }
+
+  private async startGeneration (request: StartRequest): Promise<Generation> {
     if (this.drainingFlag) throw new RelayError('shutting_down', 503, 'the relay is shutting down; retry on another instance', 1)
     const { store } = this.deps
     if (!await store.acquireSlot(request.client, this.maxStreamsPerClient)) {

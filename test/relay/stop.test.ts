@@ -1,0 +1,93 @@
+import t from 'tap'
+import { collectSse } from '../fixtures/sse-client.js'
+import { closeReason, startStack, textOf, untilClose, waitUntil } from '../fixtures/stack.js'
+
+const slow = (tag: string, extra: object = {}): Record<string, unknown> =>
+  ({ tokens: Array.from({ length: 200 }, (_, i) => `t${i} `), tokenDelayMs: 25, firstTokenDelayMs: 0, tag, ...extra })
+
+t.test('nobody listening: the upstream is aborted after the grace time, a later resume sees abandoned', async (t) => {
+  const stack = await startStack(t, { DETACH_GRACE_MS: '300' })
+  const first = await stack.stream(slow('grace'), { until: (_e, all) => all.length >= 3 })
+  const streamId = first.headers['x-stream-id'] as string
+  const record = await stack.mock.waitFor('grace', (r) => r.aborted, 5000)
+  t.ok(record.aborted, 'the upstream saw its connection close')
+  t.ok(record.tokensSent < 200, 'the upstream stopped before the end')
+  const rest = await stack.read(streamId, { until: untilClose, headers: { 'last-event-id': first.events.at(-1)?.id as string } })
+  t.equal(closeReason(rest.events), 'abandoned')
+  t.notOk(rest.events.some((e) => e.data === '[DONE]'), 'no [DONE] for a cut answer')
+})
+
+t.test('a reader back within the grace time keeps the generation alive', async (t) => {
+  const stack = await startStack(t, { DETACH_GRACE_MS: '1500' })
+  const tokens = Array.from({ length: 40 }, (_, i) => `k${i} `)
+  const first = await stack.stream({ tokens, tokenDelayMs: 20, firstTokenDelayMs: 0, tag: 'back' }, { until: (_e, all) => all.length >= 3 })
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  const rest = await stack.read(first.headers['x-stream-id'] as string, { until: untilClose, headers: { 'last-event-id': first.events.at(-1)?.id as string } })
+  t.equal(textOf(first.events) + textOf(rest.events), tokens.join(''))
+  t.equal(closeReason(rest.events), 'done')
+  t.notOk((await stack.mock.waitFor('back')).aborted)
+})
+
+t.test('DELETE stops the generation at once: readers get cancelled, the upstream is aborted', async (t) => {
+  const stack = await startStack(t)
+  const streamId = await stack.create(slow('cancel'))
+  const reading = stack.read(streamId, {
+    until: untilClose,
+    onEvent: (e) => {
+      if (e.id === '3') void fetch(`${stack.relay.url}/v1/chat/stream/${streamId}`, { method: 'DELETE' })
+    }
+  })
+  const res = await reading
+  t.equal(closeReason(res.events), 'cancelled')
+  t.notOk(res.events.some((e) => e.data === '[DONE]'))
+  const record = await stack.mock.waitFor('cancel', (r) => r.aborted, 3000)
+  t.ok(record.aborted)
+  const again = await fetch(`${stack.relay.url}/v1/chat/stream/${streamId}`, { method: 'DELETE' })
+  t.equal(again.status, 200)
+  t.same(await again.json(), { streamId, cancelled: false }, 'cancelling an ended generation is a no-op')
+  const unknown = await fetch(`${stack.relay.url}/v1/chat/stream/AAAAAAAAAAAAAAAAAAAAAA`, { method: 'DELETE' })
+  t.equal(unknown.status, 404)
+})
+
+t.test('DELETE while the request waits for its first token: 409 cancelled', async (t) => {
+  const stack = await startStack(t)
+  const waiting = stack.stream({ tokens: ['late'], firstTokenDelayMs: 5000, tag: 'early' }, { extra: { conversationId: 'early-conv' } })
+  await stack.mock.waitFor('early', () => true)
+  let streamId: string | undefined
+  await waitUntil(async () => {
+    streamId = [...stack.relay.app.relay.local.keys()][0]
+    return streamId !== undefined
+  })
+  await fetch(`${stack.relay.url}/v1/chat/stream/${streamId as string}`, { method: 'DELETE' })
+  const res = await waiting
+  t.equal(res.status, 409)
+  t.same(JSON.parse(res.raw), { error: { code: 'cancelled', message: 'the generation was cancelled before its first token' } })
+  t.ok((await stack.mock.waitFor('early', (r) => r.aborted, 3000)).aborted)
+})
+
+t.test('a new generation in the same conversation supersedes the active one', async (t) => {
+  const stack = await startStack(t)
+  const conversationId = 'conv-1'
+  const oldId = await stack.create(slow('old'), { conversationId })
+  const attached = await collectSse(`${stack.relay.url}/v1/conversations/${conversationId}/stream`, {
+    until: untilClose,
+    onEvent: (e) => {
+      if (e.id === '2') void stack.create({ tokens: ['new'], firstTokenDelayMs: 0, tag: 'new' }, { conversationId })
+    }
+  })
+  t.equal(attached.headers['x-stream-id'], oldId, 'attached to the active generation')
+  t.equal(closeReason(attached.events), 'superseded')
+  t.ok((await stack.mock.waitFor('old', (r) => r.aborted, 3000)).aborted, 'the old upstream request was aborted')
+  await stack.mock.waitFor('new')
+  await waitUntil(async () => (await fetch(`${stack.relay.url}/v1/conversations/${conversationId}/stream`)).status === 204, 3000, 'no active generation')
+  const none = await fetch(`${stack.relay.url}/v1/conversations/nobody/stream`)
+  t.equal(none.status, 204)
+})
+
+t.test('STREAM_MAX_DURATION_MS closes a generation with timeout', async (t) => {
+  const stack = await startStack(t, { STREAM_MAX_DURATION_MS: '300' })
+  const res = await stack.stream(slow('long'), { until: untilClose })
+  t.equal(res.status, 200)
+  t.equal(closeReason(res.events), 'timeout')
+  t.ok((await stack.mock.waitFor('long', (r) => r.aborted, 3000)).aborted)
+})
