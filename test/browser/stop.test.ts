@@ -1,0 +1,41 @@
+/**
+ * Stop: the text stops growing at once, the relay aborts the upstream request (the mock sees its
+ * client leave), and the input comes back.
+ */
+import t from 'tap'
+import { startMockUpstream } from '../../lib/mock/index.js'
+import { startRelay } from '../fixtures/relay.js'
+import { answerText, chromiumMissing, launchBrowser, openPage, sendPrompt, setExtraBody, waitForAnswerState, waitForTextLength } from '../fixtures/browser.js'
+
+t.test('Stop mid-answer stops the text and the upstream', { skip: chromiumMissing }, async (t) => {
+  const mock = await startMockUpstream()
+  t.teardown(() => mock.close())
+  const relay = await startRelay({ env: { UPSTREAM_URL: mock.url } })
+  t.teardown(() => relay.close())
+  const browser = await launchBrowser()
+  t.teardown(() => browser.close())
+  const { page, log } = await openPage(browser, relay.url)
+
+  const tokens = Array.from({ length: 80 }, (_, i) => `word${i} `)
+  await setExtraBody(page, { mock: { tokens, tokenDelayMs: 100, firstTokenDelayMs: 50, jitterMs: 0, tag: 'stop' } })
+  await sendPrompt(page, 'Tell me a long story')
+  await waitForTextLength(page, 30)
+
+  await page.locator('#stop').click()
+  await waitForAnswerState(page, 'stopped', 5000)
+  const atStop = await answerText(page)
+  t.ok(atStop.length >= 30 && atStop.length < tokens.join('').length, `a part of the answer is shown (${atStop.length} characters)`)
+  t.ok(tokens.join('').startsWith(atStop), 'and it is a prefix of the answer', { log })
+
+  const record = await mock.waitFor('stop', (r) => r.aborted, 5000)
+  t.equal(record.aborted, true, 'the mock saw the upstream request aborted')
+  t.ok(record.tokensSent < tokens.length, `the mock stopped sending (${record.tokensSent} of ${tokens.length} tokens)`)
+
+  await new Promise((resolve) => setTimeout(resolve, 800))
+  t.equal(await answerText(page), atStop, 'the text did not grow after Stop')
+  t.equal(await page.locator('#prompt').isDisabled(), false, 'the input is enabled again')
+  t.equal(await page.locator('#send').isVisible(), true, 'Send is back')
+  t.match(await page.locator('.msg-assistant .notice').textContent(), /Stopped/, 'the answer says it was stopped')
+  t.equal(await page.locator('.msg-assistant .error').isVisible(), false, 'a Stop is not an error')
+  t.equal(await page.evaluate(() => document.activeElement?.id), 'prompt', 'focus is back in the input')
+})
