@@ -373,13 +373,23 @@ class Player {
       case 'reset':
         this.#markDestroyed()
         this.#record.completedAt = Date.now()
-        this.#res.socket?.destroy()
-        this.#updates.emit('update', this.#record)
+        this.#reset().catch(() => {})
         return
       case 'stall':
         return
     }
     this.#finish()
+  }
+
+  /** Destroys the socket once what was written is on the wire, so the client gets the tokens, then the cut. */
+  async #reset (): Promise<void> {
+    const socket = this.#res.socket
+    if (socket === null) return
+    // http responses cork the socket until the next tick; then wait for the kernel to take it all.
+    await new Promise(resolve => setImmediate(resolve))
+    if (socket.writableLength > 0) await once(socket, 'drain')
+    socket.destroy()
+    this.#updates.emit('update', this.#record)
   }
 
   async #raw (chunks: ReadonlyArray<string | Buffer>, stall: boolean): Promise<void> {
