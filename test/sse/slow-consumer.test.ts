@@ -1,0 +1,70 @@
+import t from 'tap'
+import net from 'node:net'
+import { formatEvent } from '../../lib/sse/index.js'
+import type { CloseReason } from '../../lib/sse/index.js'
+import { collectSse } from '../fixtures/sse-client.js'
+import { startApp, waitFor } from './helpers.js'
+
+const BUDGET = 256 * 1024
+const FRAME = formatEvent({ data: 'é'.repeat(8 * 1024) }) // 16 KiB of UTF-8, 8 Ki UTF-16 units
+
+t.test('a reader that stops reading: buffer stays within budget, closed with slow_consumer, others flow', async (t) => {
+  let maxBuffered = 0
+  let floodReason: CloseReason | undefined
+  let floodDestroyed = false
+  const { url } = await startApp(t, (app) => {
+    app.get('/flood', async (_req, reply) => {
+      const stream = reply.sse({ maxBufferedBytes: BUDGET, heartbeatMs: 0 })
+      stream.onClose((reason) => {
+        floodReason = reason
+        // Destroyed right away, so the kernel and Node buffers of this reader are freed.
+        floodDestroyed = reply.raw.destroyed
+      })
+      // The relay's fan-out path: pre-formatted frames, written eagerly, never awaited.
+      const frameBytes = Buffer.byteLength(FRAME)
+      while (!stream.closed) {
+        for (let i = 0; i < 32 && !stream.closed; i++) {
+          // What the buffer holds once this frame is in, including the frame that crosses the budget.
+          maxBuffered = Math.max(maxBuffered, stream.bufferedBytes + frameBytes)
+          stream.writeFrame(FRAME)
+        }
+        await new Promise((resolve) => setImmediate(resolve))
+      }
+    })
+    app.get('/steady', async (_req, reply) => {
+      const stream = reply.sse({ heartbeatMs: 0 })
+      let n = 0
+      const timer = setInterval(() => { stream.send({ id: ++n, data: 'tick' }).catch(() => {}) }, 10)
+      stream.onClose(() => { clearInterval(timer) })
+    })
+  })
+
+  let afterFlood = 0
+  const steady = collectSse(`${url}/steady`, {
+    until: () => {
+      if (floodReason !== undefined) afterFlood++
+      return afterFlood >= 10
+    },
+    timeoutMs: 30_000
+  })
+
+  // The stuck reader: sends its request, then never reads a byte.
+  const socket = net.connect(Number(new URL(url).port), '127.0.0.1')
+  t.teardown(() => { socket.destroy() })
+  socket.pause()
+  socket.write('GET /flood HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n')
+
+  await waitFor(() => floodReason !== undefined, 20_000, 'the flooded stream to close')
+  t.equal(floodReason, 'slow_consumer')
+  t.ok(floodDestroyed, 'the response was destroyed, its buffer freed')
+  const frameBytes = Buffer.byteLength(FRAME)
+  // Accounting is in bytes (not UTF-16 units): the buffer exceeds the budget by at most the frame
+  // that crossed it (and HTTP chunk framing, a few bytes).
+  t.ok(maxBuffered > BUDGET, 'the budget was reached')
+  t.ok(maxBuffered <= BUDGET + frameBytes + 64, `buffered at most ${maxBuffered} bytes (budget ${BUDGET} + one ${frameBytes}-byte frame)`)
+
+  const res = await steady
+  t.ok(res.aborted, 'the other stream kept flowing after the slow one was dropped')
+  t.ok(res.events.length >= 10)
+  t.same(res.events.map((e) => Number(e.id)), res.events.map((_e, i) => i + 1), 'in order, none lost')
+})
