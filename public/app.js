@@ -338,7 +338,8 @@ class Generation {
     if (this.finished) return
     if (this.done) return this.complete()
     if (this.streamError) {
-      return this.fail({ title: 'The model stopped with an error.', detail: this.streamError.message, code: this.streamError.code, action: 'regenerate' })
+      const title = this.text === '' ? 'The model could not answer.' : 'The answer was interrupted by an error.'
+      return this.fail({ title, detail: this.streamError.message, code: this.streamError.code, action: 'regenerate' })
     }
     if (this.closeReason === 'cancelled') {
       // Stopped by another tab or client: the same outcome as our own Stop.

@@ -1,0 +1,106 @@
+/**
+ * Failures are visible and recoverable: an upstream failure before the first token, a stream
+ * cut mid-answer, a request the relay refuses, a relay that needs a key. Each shows an error
+ * with an action, and the action leads to a complete answer.
+ */
+import t from 'tap'
+import type { Page } from 'playwright-core'
+import { startMockUpstream } from '../../lib/mock/index.js'
+import { startRelay } from '../fixtures/relay.js'
+import { answerText, chromiumMissing, launchBrowser, openPage, sendPrompt, setExtraBody, waitForAnswerState } from '../fixtures/browser.js'
+
+const good = ['All', ' good', ' now.']
+
+/** The last answer's error box: visible, with a title, and its action button. */
+async function visibleError (page: Page) {
+  const error = page.locator('.msg-assistant').last().locator('.error[role="alert"]')
+  await error.waitFor({ state: 'visible', timeout: 10_000 })
+  return { text: await error.textContent() ?? '', retry: error.locator('button[data-action="retry"]') }
+}
+
+t.test('errors show with a retry that works', { skip: chromiumMissing }, async (t) => {
+  const mock = await startMockUpstream()
+  t.teardown(() => mock.close())
+  // No retries inside the relay: the upstream's 500 reaches the page at once.
+  const relay = await startRelay({ env: { UPSTREAM_URL: mock.url, UPSTREAM_MAX_RETRIES: '0' } })
+  t.teardown(() => relay.close())
+  const browser = await launchBrowser()
+  t.teardown(() => browser.close())
+
+  t.test('an upstream 500 before the first token', async (t) => {
+    const { page, log } = await openPage(browser, relay.url)
+    t.teardown(() => page.context().close())
+    await setExtraBody(page, { mock: { status: 500, errorMessage: 'the model is on fire', tag: 'fail-500' } })
+    await sendPrompt(page, 'Hello?')
+    await waitForAnswerState(page, 'error')
+    const { text, retry } = await visibleError(page)
+    t.match(text, /could not answer/, `the error is shown: ${text}`, { log })
+    t.match(text, /the model is on fire/, 'with the message from upstream')
+    t.equal(await page.locator('#prompt').isDisabled(), false, 'the input is free after an error')
+    t.equal(await page.evaluate(() => document.activeElement?.getAttribute('data-action')), 'retry', 'focus moves to Retry')
+
+    await setExtraBody(page, { mock: { tokens: good, tokenDelayMs: 30, jitterMs: 0, tag: 'after-500' } })
+    await retry.click()
+    await waitForAnswerState(page, 'done')
+    t.equal(await answerText(page), good.join(''), 'Retry gives the answer')
+    t.equal(await page.locator('.msg-assistant').count(), 1, 'the failed answer was replaced, not kept beside it')
+    t.equal(await page.locator('.msg-assistant .error').isVisible(), false, 'no error is left on screen')
+  })
+
+  t.test('a connection reset mid-answer', async (t) => {
+    const { page, log } = await openPage(browser, relay.url)
+    t.teardown(() => page.context().close())
+    const tokens = ['Half', ' an', ' answer', ' and', ' then']
+    await setExtraBody(page, { mock: { tokens, fault: 'reset', faultAfterTokens: 3, tokenDelayMs: 50, jitterMs: 0, tag: 'reset' } })
+    await sendPrompt(page, 'Go')
+    await waitForAnswerState(page, 'error')
+    // How much arrives before the reset is the sockets' business; what arrived must stay.
+    const partial = await answerText(page)
+    t.ok(partial.length > 0 && tokens.join('').startsWith(partial), `the part that arrived stays on screen: ${JSON.stringify(partial)}`, { log })
+    const { text, retry } = await visibleError(page)
+    t.match(text, /interrupted/, `the cut is reported, not silent: ${text}`)
+
+    await setExtraBody(page, { mock: { tokens: good, tokenDelayMs: 30, jitterMs: 0 } })
+    await retry.click()
+    await waitForAnswerState(page, 'done')
+    t.equal(await answerText(page), good.join(''), 'Retry gives a whole new answer')
+  })
+
+  t.test('a request the relay refuses (400)', async (t) => {
+    const { page, log } = await openPage(browser, relay.url)
+    t.teardown(() => page.context().close())
+    await setExtraBody(page, { model: '' })
+    await sendPrompt(page, 'Hi')
+    await waitForAnswerState(page, 'error')
+    const { text, retry } = await visibleError(page)
+    t.match(text, /400/, `the status is shown: ${text}`, { log })
+    t.match(text, /invalid_request/, 'with the relay\'s error code')
+
+    await setExtraBody(page, { mock: { tokens: good, tokenDelayMs: 30, jitterMs: 0 } })
+    await retry.click()
+    await waitForAnswerState(page, 'done')
+    t.equal(await answerText(page), good.join(''), 'Retry gives the answer')
+  })
+})
+
+t.test('a relay with RELAY_API_KEYS asks for the key, then streams with it', { skip: chromiumMissing }, async (t) => {
+  const mock = await startMockUpstream()
+  t.teardown(() => mock.close())
+  const relay = await startRelay({ env: { UPSTREAM_URL: mock.url, RELAY_API_KEYS: 'key-one,key-two' } })
+  t.teardown(() => relay.close())
+  const browser = await launchBrowser()
+  t.teardown(() => browser.close())
+  const { page, log } = await openPage(browser, relay.url)
+
+  await setExtraBody(page, { mock: { tokens: good, tokenDelayMs: 30, jitterMs: 0, tag: 'keyed' } })
+  await sendPrompt(page, 'Hi')
+  await waitForAnswerState(page, 'error')
+  const { text, retry } = await visibleError(page)
+  t.match(text, /API key/, `the page asks for a key: ${text}`, { log })
+  await page.getByLabel('Relay API key').fill('key-two')
+  await retry.click()
+  await waitForAnswerState(page, 'done')
+  // The stream itself is a GET on a keyed relay: this is why the page reads it with fetch().
+  t.equal(await answerText(page), good.join(''), 'the answer streams with the key')
+  t.equal(mock.requests.filter((r) => r.tag === 'keyed').length, 1, 'the upstream was asked once, after the key')
+})
