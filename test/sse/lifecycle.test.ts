@@ -1,4 +1,5 @@
 import t from 'tap'
+import type { Test } from 'tap'
 import net from 'node:net'
 import { SseStreamClosedError } from '../../lib/sse/index.js'
 import type { CloseReason, SseStream } from '../../lib/sse/index.js'
@@ -13,7 +14,7 @@ function watch (stream: SseStream): { reasons: CloseReason[], aborts: unknown[] 
   return seen
 }
 
-function checkClosed (t: Tap, stream: SseStream, seen: ReturnType<typeof watch>, reason: CloseReason): void {
+function checkClosed (t: Test, stream: SseStream, seen: ReturnType<typeof watch>, reason: CloseReason): void {
   t.equal(stream.closed, true)
   t.equal(stream.closeReason, reason)
   t.same(seen.reasons, [reason], `onClose called exactly once with ${reason}`)
@@ -23,7 +24,6 @@ function checkClosed (t: Tap, stream: SseStream, seen: ReturnType<typeof watch>,
   t.equal((stream.signal.reason as SseStreamClosedError).reason, reason)
   t.equal((stream.signal.reason as SseStreamClosedError).name, 'AbortError')
 }
-type Tap = typeof t
 
 const ends: Array<{ reason: CloseReason, act: (s: SseStream) => unknown, lastEvent: { event?: string, data: string } | undefined }> = [
   { reason: 'done', act: (s) => s.done(), lastEvent: { event: 'close', data: '{"reason":"done"}' } },
