@@ -21,7 +21,7 @@ export const chatBodySchema = {
         required: ['role'],
         properties: {
           role: { type: 'string', minLength: 1, maxLength: 64 },
-          content: { type: ['string', 'array', 'null'] }
+          content: { anyOf: [{ type: 'string' }, { type: 'array' }, { type: 'null' }] }
         }
       }
     },

@@ -1,0 +1,69 @@
+import t from 'tap'
+import { closeReason, payloads, startStack, textOf, untilClose } from '../fixtures/stack.js'
+
+const env = { UPSTREAM_MAX_RETRIES: '0' }
+
+t.test('before the first token, upstream failures are real statuses, not streams', async (t) => {
+  const stack = await startStack(t, { ...env, UPSTREAM_FIRST_TOKEN_TIMEOUT_MS: '300' })
+  const cases: Array<[string, Record<string, unknown>, number, string]> = [
+    ['429 with retry-after', { status: 429, retryAfter: 7 }, 429, 'upstream_rate_limited'],
+    ['401 from the upstream', { status: 401 }, 502, 'upstream_auth'],
+    ['403 from the upstream', { status: 403 }, 502, 'upstream_auth'],
+    ['other 4xx', { status: 400, errorMessage: 'max_tokens is too large' }, 400, 'upstream_bad_request'],
+    ['5xx', { status: 503 }, 502, 'upstream_unavailable'],
+    ['a proxy\'s HTML error page', { fault: 'html', status: 502 }, 502, 'upstream_unavailable'],
+    ['an HTML page with status 200', { fault: 'html', status: 200 }, 502, 'upstream_bad_response'],
+    ['no first token in time', { firstTokenDelayMs: 3000, pingEveryMs: 50 }, 504, 'upstream_first_token_timeout'],
+    ['an in-band error before any token', { fault: 'error-data' }, 502, 'upstream_error'],
+    ['a reset before any token', { fault: 'reset' }, 502, 'upstream_reset']
+  ]
+  for (const [name, script, status, code] of cases) {
+    const res = await stack.stream({ tokens: ['x'], firstTokenDelayMs: 0, ...script })
+    t.equal(res.status, status, `${name}: ${status}`)
+    t.match(res.headers['content-type'], /^application\/json/, `${name}: JSON, not a stream`)
+    const body = JSON.parse(res.raw) as { error: { code: string, message: string } }
+    t.equal(body.error.code, code, `${name}: ${code}`)
+    t.type(body.error.message, 'string')
+    if (status === 429) t.equal(res.headers['retry-after'], '7')
+  }
+  t.match(JSON.parse((await stack.stream({ status: 400, errorMessage: 'max_tokens is too large' })).raw), { error: { message: /max_tokens is too large/ } }, 'the upstream message is passed on for a 4xx')
+})
+
+t.test('after the first token, failures are an error event then close, never [DONE]', async (t) => {
+  const stack = await startStack(t, { ...env, UPSTREAM_IDLE_TIMEOUT_MS: '300' })
+  const cases: Array<[string, Record<string, unknown>, string]> = [
+    ['reset mid-body', { fault: 'reset', faultAfterTokens: 2 }, 'upstream_reset'],
+    ['truncated body', { fault: 'truncate', faultAfterTokens: 2 }, 'upstream_truncated'],
+    ['in-band error', { fault: 'error-data', faultAfterTokens: 2 }, 'upstream_error'],
+    ['vLLM flat error', { fault: 'vllm-error', faultAfterTokens: 2 }, 'upstream_error'],
+    ['stall mid-answer', { fault: 'stall', faultAfterTokens: 2, pingEveryMs: 50 }, 'upstream_idle_timeout']
+  ]
+  for (const [name, script, code] of cases) {
+    const res = await stack.stream({ tokens: ['a', 'b', 'c', 'd'], firstTokenDelayMs: 0, tokenDelayMs: 40, ...script }, { until: untilClose })
+    t.equal(res.status, 200, `${name}: the stream had started`)
+    // A reset can take the last chunk before it with it (the socket's unread bytes are dropped).
+    t.ok(['a', 'ab'].includes(textOf(res.events)), `${name}: the text so far`)
+    const error = res.events.find((e) => e.event === 'error')
+    t.ok(error, `${name}: an error event`)
+    t.equal((JSON.parse(error?.data ?? '{}') as { code?: string }).code, code, `${name}: ${code}`)
+    t.ok(error?.id !== undefined, `${name}: the error is journaled (resumable)`)
+    t.equal(closeReason(res.events), 'error', `${name}: close error`)
+    t.notOk(res.events.some((e) => e.data === '[DONE]'), `${name}: no [DONE]`)
+  }
+})
+
+t.test('a POST /v1/chat generation that fails early shows the error to its reader', async (t) => {
+  const stack = await startStack(t, env)
+  const streamId = await stack.create({ status: 500 })
+  const res = await stack.read(streamId, { until: untilClose })
+  t.same(payloads(res.events), [{ type: 'error', code: 'upstream_unavailable', message: payloads(res.events)[0]?.message }])
+  t.equal(closeReason(res.events), 'error')
+})
+
+t.test('retries before the first token recover from a 5xx', async (t) => {
+  const stack = await startStack(t, { UPSTREAM_MAX_RETRIES: '2' })
+  const res = await stack.stream({ tokens: ['ok'], firstTokenDelayMs: 0, tag: 'flaky', failTimes: 1, status: 503 }, { until: untilClose })
+  t.equal(res.status, 200)
+  t.equal(textOf(res.events), 'ok')
+  t.equal(stack.mock.requests.filter((r) => r.tag === 'flaky').length, 2, 'one failure, one retry')
+})
