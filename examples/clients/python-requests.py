@@ -28,6 +28,7 @@ if os.environ.get("RELAY_API_KEY"):
 
 def events(response):
     """Yield (event, id, data) for each server-sent event; `: ping` comments are skipped."""
+    global retry_s
     event, event_id, data = None, None, []
     # chunk_size=None: hand over each chunk as it arrives. The default (512) waits for 512 bytes,
     # which is several tokens: a typewriter would stutter. Lines are read as bytes and decoded
@@ -49,6 +50,8 @@ def events(response):
             event = value
         elif field == "id":
             event_id = value
+        elif field == "retry" and value.isdigit():
+            retry_s = int(value) / 1000  # how long the server asks us to wait before a reconnect
 
 
 stream_id = None
