@@ -1,0 +1,104 @@
+import type { ChainableCommander, Redis } from 'ioredis'
+
+/**
+ * The few operations that must be atomic in Redis, as Lua. ioredis sends them by EVALSHA and
+ * falls back to EVAL after a restart emptied the script cache. Each touches keys of one hash tag
+ * only (or one key), so they stay valid on a Redis Cluster.
+ */
+const SCRIPTS = {
+  /** Clears a conversation's active generation only if it is still the given one (compare and delete). */
+  relayClearActive: {
+    numberOfKeys: 1,
+    lua: `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`
+  },
+  /**
+   * Takes a slot if fewer than ARGV[1] are taken. The expiry (ARGV[2] ms, renewed on every take) is
+   * a safety net only: slots of an instance that died are never given back otherwise.
+   */
+  relayAcquireSlot: {
+    numberOfKeys: 1,
+    lua: `local n = redis.call('INCR', KEYS[1])
+if n > tonumber(ARGV[1]) then
+  if n <= 1 then redis.call('DEL', KEYS[1]) else redis.call('DECR', KEYS[1]) end
+  return 0
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1`
+  },
+  /** Gives a slot back, never below zero (the counter may have expired meanwhile). */
+  relayReleaseSlot: {
+    numberOfKeys: 1,
+    lua: `local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n <= 1 then redis.call('DEL', KEYS[1]) else redis.call('DECR', KEYS[1]) end
+return 0`
+  },
+  /**
+   * KEYS: meta, log, lease; ARGV: retention ms. When the journal exists, has not ended and its
+   * producer's lease is gone: ends it as `producer_lost` for every reader everywhere (end marker +
+   * meta) and starts its retention. Returns the reason the journal ended with, `gone` when it is
+   * unknown (expired), or false while its producer is alive.
+   */
+  relayMarkLost: {
+    numberOfKeys: 3,
+    lua: `if redis.call('EXISTS', KEYS[1]) == 0 then return 'gone' end
+local ended = redis.call('HGET', KEYS[1], 'ended')
+if ended then return ended end
+if redis.call('EXISTS', KEYS[3]) == 1 then return false end
+local top = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)[1]
+local last = '0'
+if top then
+  local ms, seq = string.match(top[1], '^(%d+)%-(%d+)$')
+  if seq ~= '0' then return top[2][2] end
+  last = ms
+end
+redis.call('XADD', KEYS[2], last .. '-1', 'end', 'producer_lost')
+redis.call('HSET', KEYS[1], 'ended', 'producer_lost')
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[1])
+return 'producer_lost'`
+  },
+  /**
+   * Announces a remote reader (member ARGV[1]) until ARGV[2] ms from now. Scored by the Redis
+   * clock, not the instance's, so clock skew between instances cannot fake or hide a reader.
+   */
+  relayHoldReaders: {
+    numberOfKeys: 1,
+    lua: `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1`
+  },
+  /** Counts the remote readers whose hold has not lapsed (Redis clock). */
+  relayCountReaders: {
+    numberOfKeys: 1,
+    readOnly: true,
+    lua: `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+return redis.call('ZCOUNT', KEYS[1], now, '+inf')`
+  }
+} as const
+
+type Arg = string | number
+
+/** The script commands on a connection (ioredis adds them at runtime by {@link defineScripts}). */
+export interface ScriptCommands {
+  relayClearActive (key: string, streamId: string): Promise<number>
+  relayAcquireSlot (key: string, max: Arg, ttlMs: Arg): Promise<number>
+  relayReleaseSlot (key: string): Promise<number>
+  relayMarkLost (meta: string, log: string, lease: string, retainMs: Arg): Promise<string | null>
+  relayHoldReaders (key: string, member: string, ttlMs: Arg): Promise<number>
+  relayCountReaders (key: string): Promise<number>
+}
+
+/** The same commands queued on a pipeline. */
+export interface ScriptPipeline {
+  relayHoldReaders (key: string, member: string, ttlMs: Arg): ChainableCommander
+}
+
+/** Adds the scripts to a connection and returns it typed with them. */
+export function defineScripts (redis: Redis): Redis & ScriptCommands {
+  for (const [name, definition] of Object.entries(SCRIPTS)) redis.defineCommand(name, definition)
+  return redis as Redis & ScriptCommands
+}
