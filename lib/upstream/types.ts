@@ -117,7 +117,7 @@ export interface UpstreamClientOptions {
   model?: string
   /** @default 'openai' */
   format?: UpstreamFormat
-  /** @default 10000 */
+  /** TCP + TLS connect. undici times it on coarse timers (about 0.5 s resolution). @default 10000 */
   connectTimeoutMs?: number
   /** Request sent → first content token. @default 60000 */
   firstTokenTimeoutMs?: number
