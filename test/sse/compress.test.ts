@@ -1,7 +1,7 @@
 import t from 'tap'
 import compress from '@fastify/compress'
 import { collectSse } from '../fixtures/sse-client.js'
-import { startApp } from './helpers.js'
+import { startApp } from '../fixtures/sse-server.js'
 
 t.test('never compressed, also with @fastify/compress global and accept-encoding: gzip', async (t) => {
   const { app, url } = await startApp(t, async (app) => {

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { demoRoutes } from '../../examples/demo-routes.js'
 import { collectSse } from '../fixtures/sse-client.js'
-import { startApp } from './helpers.js'
+import { startApp } from '../fixtures/sse-server.js'
 
 async function demo (t: Parameters<typeof startApp>[0]): Promise<string> {
   const { url } = await startApp(t, async (app) => {

@@ -1,7 +1,7 @@
 import t from 'tap'
 import net from 'node:net'
 import { collectSse } from '../fixtures/sse-client.js'
-import { startApp } from './helpers.js'
+import { startApp } from '../fixtures/sse-server.js'
 
 t.test('HTTP/1.1: the contract headers, sent at once, before any event', async (t) => {
   let release!: () => void

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { collectSse } from '../fixtures/sse-client.js'
-import { startApp } from './helpers.js'
+import { startApp } from '../fixtures/sse-server.js'
 
 t.test('heartbeat: `: ping` comments while idle, none while events flow', async (t) => {
   const { url } = await startApp(t, (app) => {

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { createParser } from 'eventsource-parser'
 import type { EventSourceMessage } from 'eventsource-parser'
-import { startApp } from './helpers.js'
+import { startApp } from '../fixtures/sse-server.js'
 
 t.test('fastify.inject: the stream ends, inject resolves with the whole payload', async (t) => {
   const { app } = await startApp(t, (app) => {

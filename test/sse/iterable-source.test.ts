@@ -2,7 +2,7 @@ import t from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { SseEvent } from '../../lib/sse/index.js'
 import { collectSse } from '../fixtures/sse-client.js'
-import { startApp, waitFor } from './helpers.js'
+import { startApp, waitFor } from '../fixtures/sse-server.js'
 
 /** Fails the test on any unhandled rejection while it runs. */
 function noUnhandledRejections (t: { teardown: (fn: () => void) => void, fail: (msg: string) => void }): void {

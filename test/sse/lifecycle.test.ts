@@ -4,7 +4,7 @@ import net from 'node:net'
 import { SseStreamClosedError } from '../../lib/sse/index.js'
 import type { CloseReason, SseStream } from '../../lib/sse/index.js'
 import { collectSse } from '../fixtures/sse-client.js'
-import { startRawServer, waitFor } from './helpers.js'
+import { startRawServer, waitFor } from '../fixtures/sse-server.js'
 
 /** Records every onClose call and the signal's abort. */
 function watch (stream: SseStream): { reasons: CloseReason[], aborts: unknown[] } {

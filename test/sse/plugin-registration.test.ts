@@ -5,7 +5,7 @@ import type { FastifyPluginCallback } from 'fastify'
 import ssePlugin, { FST_LLM_RELAY_SSE_CONFLICT } from '../../plugins/sse.js'
 import type { SsePluginOptions } from '../../plugins/sse.js'
 import { collectSse } from '../fixtures/sse-client.js'
-import { startApp } from './helpers.js'
+import { startApp } from '../fixtures/sse-server.js'
 
 // Loaded without its types on purpose: they declare `FastifyReply.sse` too, which is the very
 // conflict this plugin refuses (and would break the type of reply.sse for the whole project).

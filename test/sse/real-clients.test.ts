@@ -5,7 +5,7 @@ import { EventSource } from 'eventsource'
 import { createParser } from 'eventsource-parser'
 import type { EventSourceMessage } from 'eventsource-parser'
 import { collectSse } from '../fixtures/sse-client.js'
-import { startApp } from './helpers.js'
+import { startApp } from '../fixtures/sse-server.js'
 
 // What an LLM answer looks like on the wire (CONTRACT.md), plus awkward text in a raw string event.
 const TEXT = 'line 1\nline 2\r\n[DONE]\u2028😀'

@@ -3,7 +3,7 @@ import net from 'node:net'
 import { formatEvent } from '../../lib/sse/index.js'
 import type { CloseReason } from '../../lib/sse/index.js'
 import { collectSse } from '../fixtures/sse-client.js'
-import { startApp, waitFor } from './helpers.js'
+import { startApp, waitFor } from '../fixtures/sse-server.js'
 
 t.test('fastify.close() with open streams: clients get close shutdown, close() resolves', async (t) => {
   const reasons: CloseReason[] = []

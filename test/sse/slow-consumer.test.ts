@@ -3,7 +3,7 @@ import net from 'node:net'
 import { formatEvent } from '../../lib/sse/index.js'
 import type { CloseReason } from '../../lib/sse/index.js'
 import { collectSse } from '../fixtures/sse-client.js'
-import { startApp, waitFor } from './helpers.js'
+import { startApp, waitFor } from '../fixtures/sse-server.js'
 
 const BUDGET = 256 * 1024
 const FRAME = formatEvent({ data: 'é'.repeat(8 * 1024) }) // 16 KiB of UTF-8, 8 Ki UTF-16 units
