@@ -17,6 +17,9 @@ import {
 
 const execFileP = promisify(execFile)
 const root = resolve(nginxDir, '..')
+// docker-compose substitutes ${UPSTREAM_URL} & co. from the environment: run it with none of
+// ours, so the assertions see the file's defaults.
+const composeEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp' }
 
 for (const template of ['relay', 'unconfigured'] as const) {
   t.test(`nginx -t accepts the rendered ${template} template, without warnings`, async (t) => {
@@ -92,14 +95,14 @@ t.test('startNginx reports why nginx did not start', async (t) => {
 })
 
 t.test('docker-compose config validates docker-compose.yml', async (t) => {
-  const { stdout, stderr } = await execFileP('docker-compose', ['-f', 'docker-compose.yml', 'config', '-q'], { cwd: root })
+  const { stdout, stderr } = await execFileP('docker-compose', ['-f', 'docker-compose.yml', 'config', '-q'], { cwd: root, env: composeEnv })
   t.equal(stdout, '')
   t.equal(stderr, '')
 })
 
 t.test('docker-compose runs the same nginx template, with every placeholder given', async (t) => {
   // `config` resolves paths and merges anchors; PyYAML ships with docker-compose (its dependency).
-  const { stdout } = await execFileP('docker-compose', ['-f', 'docker-compose.yml', 'config'], { cwd: root })
+  const { stdout } = await execFileP('docker-compose', ['-f', 'docker-compose.yml', 'config'], { cwd: root, env: composeEnv })
   const json = execFileSync('/usr/bin/python3', ['-c',
     'import sys, json, yaml; print(json.dumps(yaml.safe_load(sys.stdin)))'], { input: stdout, encoding: 'utf8' })
   const config = JSON.parse(json) as {
