@@ -90,6 +90,12 @@ export class SseStream {
       this.#finish('client', undefined, false)
       return
     }
+    if (this.#res.req?.method === 'HEAD') {
+      // A HEAD response has headers only (Node drops body writes): ending it now answers the
+      // client instead of holding it for as long as the stream would have lasted.
+      this.#finish('done', undefined, false)
+      return
+    }
 
     res.on('close', this.#onResClose)
     res.on('drain', this.#onDrain)

@@ -42,3 +42,19 @@ t.test('fastify.inject of an endless stream resolves once fastify.close() ends i
   const res = await pending
   t.equal(res.payload, 'data: open\n\nevent: close\ndata: {"reason":"shutdown"}\n\n')
 })
+
+t.test('HEAD on an SSE route: the headers, then the response ends at once', async (t) => {
+  let reason: string | undefined
+  const { app } = await startApp(t, (app) => {
+    app.get('/s', async (_req, reply) => {
+      const stream = reply.sse()
+      stream.onClose((r) => { reason = r })
+      await stream.send({ data: 'dropped' })
+    })
+  }, { listen: false })
+  const res = await app.inject({ method: 'HEAD', url: '/s' })
+  t.equal(res.statusCode, 200)
+  t.equal(res.headers['content-type'], 'text/event-stream; charset=utf-8')
+  t.equal(res.payload, '')
+  t.equal(reason, 'done')
+})
