@@ -7,11 +7,14 @@ import type { FastifyInstance } from 'fastify'
 import { readConfig } from './lib/config.js'
 import type { RelayConfig } from './lib/config.js'
 import { startMockUpstream } from './lib/mock/index.js'
+import { Channels } from './lib/relay/channels.js'
 import type { RelayHooks, UpstreamStreamer } from './lib/relay/generation.js'
 import { Relay } from './lib/relay/relay.js'
 import type { RelayStore } from './lib/relay/store.js'
 import { MemoryStore } from './lib/relay/stores/memory.js'
+import { RedisStore } from './lib/relay/stores/redis.js'
 import { UpstreamClient } from './lib/upstream/index.js'
+import type { AuthorizeChannel } from './plugins/channel-routes.js'
 import relayPlugin from './plugins/relay.js'
 import ssePlugin from './plugins/sse.js'
 import demoRoutes from './examples/demo-routes.js'
@@ -28,6 +31,8 @@ export interface AppOptions {
   upstream?: UpstreamStreamer
   /** Replace the store. */
   store?: RelayStore
+  /** Who may read which channel; denied readers get 404. @default everyone who passed RELAY_API_KEYS */
+  authorizeChannel?: AuthorizeChannel
 }
 
 declare module 'fastify' {
@@ -36,6 +41,8 @@ declare module 'fastify' {
     relay: Relay
     /** The configuration the service runs with. */
     relayConfig: RelayConfig
+    /** Publish application events to channels: `await app.channels.publish('order:42', { data: { progress: 50 } })`. */
+    channels: Channels
   }
 }
 
@@ -84,7 +91,16 @@ export async function buildApp (options: AppOptions = {}): Promise<FastifyInstan
     app.addHook('onClose', async () => { await client.close() })
   }
 
-  const store = options.store ?? new MemoryStore({ retainMs: config.retainMs })
+  // REDIS_URL: journals, conversations, limits and cancel shared by every instance (lib/relay/stores/redis.ts).
+  const store = options.store ?? (config.redisUrl !== undefined
+    ? new RedisStore({
+      url: config.redisUrl,
+      retainMs: config.retainMs,
+      // Slots of an instance that died are freed once no generation could still hold them.
+      slotTtlMs: config.streamMaxDurationMs > 0 ? config.streamMaxDurationMs + config.detachGraceMs + 60_000 : undefined,
+      log: (level, msg, fields) => app.log[level](fields ?? {}, msg)
+    })
+    : new MemoryStore({ retainMs: config.retainMs }))
   const relay = new Relay({
     upstream,
     store,
@@ -95,7 +111,9 @@ export async function buildApp (options: AppOptions = {}): Promise<FastifyInstan
     maxStreams: config.maxStreams,
     log: (level, msg, fields) => app.log[level](fields ?? {}, msg)
   })
+  const channels = new Channels({ store, retention: { maxAgeMs: config.retainMs } })
   app.decorate('relay', relay)
+  app.decorate('channels', channels)
   app.decorate('relayConfig', config)
   // Stop producing first (readers get `shutdown` and may resume elsewhere), then the store.
   app.addHook('preClose', async () => { await relay.shutdown(0) })
@@ -104,7 +122,10 @@ export async function buildApp (options: AppOptions = {}): Promise<FastifyInstan
   await app.register(ssePlugin, { heartbeatMs: config.heartbeatMs })
   await app.register(relayPlugin, {
     relay,
+    channels,
     apiKeys: config.relayApiKeys,
+    publishKeys: config.relayPublishKeys,
+    authorizeChannel: options.authorizeChannel,
     defaultModel: config.upstreamModel,
     heartbeatMs: config.heartbeatMs
   })

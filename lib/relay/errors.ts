@@ -27,3 +27,10 @@ export class GenerationStopped extends RelayError {
     this.reason = reason
   }
 }
+
+/** The store cannot take more events (memory cap, or a closed channel). */
+export class StoreFullError extends RelayError {
+  constructor (message: string) {
+    super('store_full', 503, message, 1)
+  }
+}

@@ -65,3 +65,27 @@ export function makeEntry (id: number, data: string, event?: string): JournalEnt
 export function entrySize (entry: JournalEntry): number {
   return (entry.data.length + entry.frame.length) * 2 + 64
 }
+
+/**
+ * Passes on only entries newer than the last one delivered. Stores deliver in order, but a
+ * replay and a live batch can overlap at the seam (a subscription made while entries are being
+ * appended, a Redis catch-up racing its live read): this is where "each event exactly once"
+ * is enforced, whatever the store.
+ */
+export function exactlyOnce (afterId: number, listener: JournalListener): JournalListener {
+  let last = afterId
+  return {
+    onEntries (entries) {
+      const first = entries[0]
+      if (first === undefined) return
+      const fresh = first.id > last ? entries : entries.filter((e) => e.id > last)
+      const newest = fresh[fresh.length - 1]
+      if (newest === undefined) return
+      last = newest.id
+      listener.onEntries(fresh)
+    },
+    onEnd (reason) {
+      listener.onEnd(reason)
+    }
+  }
+}

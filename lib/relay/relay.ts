@@ -4,6 +4,7 @@ import { RelayError } from './errors.js'
 import type { StopReason } from './errors.js'
 import { Generation } from './generation.js'
 import type { GenerationDeps, RelayHooks, UpstreamStreamer } from './generation.js'
+import { exactlyOnce } from './journal.js'
 import type { JournalListener, Unsubscribe } from './journal.js'
 import type { JournalState, RelayStore } from './store.js'
 
@@ -190,30 +191,6 @@ export class Relay {
     const generation = this.local.get(streamId)
     if (generation !== undefined) generation.stop(reason)
     else await this.deps.store.publishControl({ streamId, action: reason })
-  }
-}
-
-/**
- * Passes on only entries newer than the last one delivered. Stores deliver in order, but a
- * replay and a live batch can overlap at the seam (a subscription made while entries are being
- * appended, a Redis catch-up racing its live read): this is where "each event exactly once"
- * is enforced, whatever the store.
- */
-function exactlyOnce (afterId: number, listener: JournalListener): JournalListener {
-  let last = afterId
-  return {
-    onEntries (entries) {
-      const first = entries[0]
-      if (first === undefined) return
-      const fresh = first.id > last ? entries : entries.filter((e) => e.id > last)
-      const newest = fresh[fresh.length - 1]
-      if (newest === undefined) return
-      last = newest.id
-      listener.onEntries(fresh)
-    },
-    onEnd (reason) {
-      listener.onEnd(reason)
-    }
   }
 }
 

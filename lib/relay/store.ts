@@ -6,6 +6,22 @@ export interface ControlMessage {
   action: 'cancelled' | 'superseded'
 }
 
+/** How much of a channel is kept for late and resuming readers. */
+export interface ChannelRetention {
+  /** Most events kept; older ones are dropped first. */
+  maxEvents: number
+  /** Longest an event is kept, in ms; a channel with no event and no reader for this long is forgotten. */
+  maxAgeMs: number
+}
+
+/** One event an application publishes to a channel. */
+export interface ChannelEventInput {
+  /** One line of JSON (the caller serializes). */
+  data: string
+  /** The SSE `event:` name; plain message when absent. */
+  event?: string | undefined
+}
+
 /** What a journal looks like from outside: its meta, how far it got, how it ended. */
 export interface JournalState {
   meta: JournalMeta
@@ -47,6 +63,15 @@ export interface RelayStore {
   holdRemote (key: string): Unsubscribe
   /** Whether readers on other instances hold the journal (see {@link holdRemote}). */
   hasRemoteReaders (key: string): Promise<boolean>
+
+  /**
+   * Appends application events to a channel's journal (made on first use), assigning the next
+   * consecutive ids — on whichever instance publishes. Retention drops the oldest events.
+   * Rejects when the store is over its memory cap or unreachable.
+   */
+  publish (channel: string, events: readonly ChannelEventInput[], retention: ChannelRetention): Promise<number[]>
+  /** Makes sure a channel's journal exists, so a reader can wait for its first event. */
+  openChannel (channel: string, retention: ChannelRetention): Promise<void>
 
   /** Makes `streamId` the active generation of a conversation; returns the one it replaces. */
   swapActive (conversationId: string, streamId: string): Promise<string | undefined>

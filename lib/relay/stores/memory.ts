@@ -1,6 +1,7 @@
-import { entrySize } from '../journal.js'
+import { entrySize, makeEntry } from '../journal.js'
 import type { EndReason, JournalEntry, JournalListener, JournalMeta, Unsubscribe } from '../journal.js'
-import type { ControlMessage, JournalState, RelayStore } from '../store.js'
+import type { ChannelEventInput, ChannelRetention, ControlMessage, JournalState, RelayStore } from '../store.js'
+import { StoreFullError } from '../errors.js'
 
 /** Options of {@link MemoryStore}. */
 export interface MemoryStoreOptions {
@@ -14,7 +15,14 @@ export interface MemoryStoreOptions {
 
 interface Journal {
   meta: JournalMeta
+  /** Id of the entry before `entries[0]`: 0 until a channel's retention drops old events. */
+  base: number
   entries: JournalEntry[]
+  /** Channels only: when each entry was published (for the age limit), and the limits. */
+  publishedAt: number[] | undefined
+  retention: ChannelRetention | undefined
+  /** Channels only: last publish or read, for forgetting idle channels. */
+  touchedAt: number
   bytes: number
   ended: EndReason | undefined
   listeners: Set<JournalListener>
@@ -23,7 +31,7 @@ interface Journal {
 
 /**
  * The in-process store: journals in arrays, listeners called synchronously on append. Ids are
- * consecutive from 1, so the entries after `afterId` start at index `afterId`: resume is a
+ * consecutive, so the entries after `afterId` start at index `afterId - base`: resume is a
  * slice, not a search.
  */
 export class MemoryStore implements RelayStore {
@@ -38,11 +46,15 @@ export class MemoryStore implements RelayStore {
   private readonly retainMs: number
   private readonly maxJournalBytes: number
   private readonly maxTotalBytes: number
+  private readonly sweeper: NodeJS.Timeout
 
   constructor (options: MemoryStoreOptions = {}) {
     this.retainMs = options.retainMs ?? 300_000
     this.maxJournalBytes = options.maxJournalBytes ?? 8 * 1024 * 1024
     this.maxTotalBytes = options.maxTotalBytes ?? 256 * 1024 * 1024
+    // Channels age out even when nobody publishes: one coarse timer for all of them.
+    this.sweeper = setInterval(() => this.sweepChannels(), Math.min(10_000, this.retainMs))
+    this.sweeper.unref()
   }
 
   /** Bytes held by all journals (for metrics). */
@@ -62,7 +74,7 @@ export class MemoryStore implements RelayStore {
   /** {@link create} without the promise, for callers that hold the journal locally. */
   createSync (key: string, meta: JournalMeta): void {
     if (this.journals.has(key)) throw new Error(`journal ${key} exists`)
-    this.journals.set(key, { meta, entries: [], bytes: 0, ended: undefined, listeners: new Set(), expiry: undefined })
+    this.journals.set(key, newJournal(meta, undefined))
   }
 
   async state (key: string): Promise<JournalState | undefined> {
@@ -73,7 +85,7 @@ export class MemoryStore implements RelayStore {
   stateSync (key: string): JournalState | undefined {
     const journal = this.journals.get(key)
     if (journal === undefined) return undefined
-    return { meta: journal.meta, lastId: journal.entries.length, ended: journal.ended }
+    return { meta: journal.meta, lastId: journal.base + journal.entries.length, ended: journal.ended }
   }
 
   /** Whether this store holds the journal (the Redis store asks, to serve local readers from memory). */
@@ -87,12 +99,40 @@ export class MemoryStore implements RelayStore {
     let bytes = 0
     for (const entry of entries) bytes += entrySize(entry)
     if (journal.bytes + bytes > this.maxJournalBytes) return false
-    if (this.totalBytes + bytes > this.maxTotalBytes && !this.evict(this.totalBytes + bytes - this.maxTotalBytes)) return false
+    if (!this.reserve(bytes)) return false
     for (const entry of entries) journal.entries.push(entry)
     journal.bytes += bytes
-    this.totalBytes += bytes
     for (const listener of journal.listeners) listener.onEntries(entries)
     return true
+  }
+
+  async publish (channel: string, events: readonly ChannelEventInput[], retention: ChannelRetention): Promise<number[]> {
+    return this.publishSync(channel, events, retention)
+  }
+
+  /** {@link publish} without the promise. */
+  publishSync (channel: string, events: readonly ChannelEventInput[], retention: ChannelRetention): number[] {
+    const journal = this.channel(channel, retention)
+    if (journal.ended !== undefined) throw new StoreFullError(`channel ${channel} is closed`)
+    const now = Date.now()
+    const first = journal.base + journal.entries.length + 1
+    const entries = events.map((e, i) => makeEntry(first + i, e.data, e.event))
+    let bytes = 0
+    for (const entry of entries) bytes += entrySize(entry)
+    if (!this.reserve(bytes)) throw new StoreFullError('the relay is over its journal memory limit')
+    for (const entry of entries) {
+      journal.entries.push(entry)
+      journal.publishedAt?.push(now)
+    }
+    journal.bytes += bytes
+    journal.touchedAt = now
+    this.trim(journal, now)
+    for (const listener of journal.listeners) listener.onEntries(entries)
+    return entries.map((e) => e.id)
+  }
+
+  async openChannel (channel: string, retention: ChannelRetention): Promise<void> {
+    this.channel(channel, retention)
   }
 
   end (key: string, reason: EndReason): void {
@@ -110,7 +150,13 @@ export class MemoryStore implements RelayStore {
   subscribe (key: string, afterId: number, listener: JournalListener): Unsubscribe {
     const journal = this.journals.get(key)
     if (journal === undefined) return noop
-    if (afterId < journal.entries.length) listener.onEntries(journal.entries.slice(Math.max(0, afterId)))
+    if (journal.retention !== undefined) {
+      journal.touchedAt = Date.now()
+      this.trim(journal, journal.touchedAt)
+    }
+    // Events a channel's retention already dropped cannot be replayed: the reader gets what is kept.
+    const from = Math.max(0, afterId - journal.base)
+    if (from < journal.entries.length) listener.onEntries(journal.entries.slice(from))
     if (journal.ended !== undefined) {
       listener.onEnd(journal.ended)
       return noop
@@ -164,6 +210,7 @@ export class MemoryStore implements RelayStore {
   }
 
   async close (): Promise<void> {
+    clearInterval(this.sweeper)
     for (const journal of this.journals.values()) clearTimeout(journal.expiry)
     this.journals.clear()
     this.endedOrder.clear()
@@ -179,6 +226,51 @@ export class MemoryStore implements RelayStore {
     this.totalBytes -= journal.bytes
   }
 
+  /** Counts `bytes` against the global cap, evicting ended journals if needed. False when full. */
+  private reserve (bytes: number): boolean {
+    if (this.totalBytes + bytes > this.maxTotalBytes && !this.evict(this.totalBytes + bytes - this.maxTotalBytes)) return false
+    this.totalBytes += bytes
+    return true
+  }
+
+  /** A channel's journal, made on first use. */
+  private channel (name: string, retention: ChannelRetention): Journal {
+    let journal = this.journals.get(name)
+    if (journal === undefined) {
+      journal = newJournal({ kind: 'channel', owner: null, createdAt: Date.now() }, retention)
+      this.journals.set(name, journal)
+    }
+    return journal
+  }
+
+  /** Drops a channel's events beyond its count limit or older than its age limit. */
+  private trim (journal: Journal, now: number): void {
+    const { retention, publishedAt, entries } = journal
+    if (retention === undefined || publishedAt === undefined) return
+    let drop = Math.max(0, entries.length - retention.maxEvents)
+    const oldest = now - retention.maxAgeMs
+    while (drop < entries.length && (publishedAt[drop] as number) < oldest) drop++
+    if (drop === 0) return
+    let bytes = 0
+    for (let i = 0; i < drop; i++) bytes += entrySize(entries[i] as JournalEntry)
+    entries.splice(0, drop)
+    publishedAt.splice(0, drop)
+    journal.base += drop
+    journal.bytes -= bytes
+    this.totalBytes -= bytes
+  }
+
+  /** Ages channel events out, and forgets channels nobody published to or read for their age limit. */
+  private sweepChannels (): void {
+    const now = Date.now()
+    for (const [key, journal] of this.journals) {
+      if (journal.retention === undefined) continue
+      this.trim(journal, now)
+      if (journal.listeners.size === 0 && journal.entries.length === 0 && journal.ended === undefined &&
+        now - journal.touchedAt > journal.retention.maxAgeMs) this.delete(key)
+    }
+  }
+
   /** Frees at least `bytes` by dropping ended journals, oldest first. False if not enough could be. */
   private evict (bytes: number): boolean {
     let freed = 0
@@ -188,6 +280,21 @@ export class MemoryStore implements RelayStore {
       this.delete(key)
     }
     return freed >= bytes
+  }
+}
+
+function newJournal (meta: JournalMeta, retention: ChannelRetention | undefined): Journal {
+  return {
+    meta,
+    base: 0,
+    entries: [],
+    publishedAt: retention === undefined ? undefined : [],
+    retention,
+    touchedAt: Date.now(),
+    bytes: 0,
+    ended: undefined,
+    listeners: new Set(),
+    expiry: undefined
   }
 }
 

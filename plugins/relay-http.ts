@@ -1,0 +1,71 @@
+import { createHash } from 'node:crypto'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { RelayError } from '../lib/relay/errors.js'
+import type { EndReason, JournalEntry, JournalListener, Unsubscribe } from '../lib/relay/journal.js'
+import type { SseOptions } from '../lib/sse/types.js'
+import type { SseStream } from '../lib/sse/stream.js'
+
+/** What the relay's routes share: the SSE options of every stream. */
+export interface StreamSettings {
+  sse: SseOptions
+}
+
+/** The JSON error shape of the contract, `{"error":{"code","message"}}`, with `retry-after` when known. */
+export function sendError (reply: FastifyReply, err: Error): FastifyReply {
+  const e = err as Partial<RelayError>
+  const status = typeof e.status === 'number' ? e.status : 500
+  const code = typeof e.code === 'string' ? e.code : 'internal'
+  if (e.retryAfter !== undefined) reply.header('retry-after', String(Math.max(0, Math.ceil(e.retryAfter))))
+  return reply.code(status).type('application/json; charset=utf-8').send({ error: { code, message: err.message } })
+}
+
+/** Stable codes for Fastify's own 4xx (body parsing). */
+export function clientErrorCode (code: string | undefined, status: number): string {
+  switch (code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE': return 'body_too_large'
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE': return 'unsupported_media_type'
+    case 'FST_ERR_CTP_INVALID_JSON_BODY': return 'invalid_json'
+    default: return status === 404 ? 'not_found' : 'invalid_request'
+  }
+}
+
+/** Keys are compared by digest: the key itself is never kept where a log could reach it. */
+export function keyId (key: string): string {
+  return `key:${createHash('sha256').update(key).digest('base64url').slice(0, 22)}`
+}
+
+/** The bearer token of a request, if any. */
+export function bearerOf (request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization
+  return header?.startsWith('Bearer ') === true ? header.slice(7).trim() : undefined
+}
+
+/** Every log line about a stream carries its id, including the SSE plugin's own. */
+export function tagLogs (request: FastifyRequest, reply: FastifyReply, fields: Record<string, string>): void {
+  const log = request.log.child(fields)
+  request.log = log
+  reply.log = log
+}
+
+/** Writes journal entries as relay-format frames (built once per entry), and the end as `close`. */
+export function sseListener (stream: SseStream): JournalListener {
+  return {
+    onEntries (entries: readonly JournalEntry[]) {
+      for (const entry of entries) if (!stream.writeFrame(entry.frame)) return
+    },
+    onEnd (reason: EndReason) {
+      // The producing instance died: its journal has no error entry, so the reader says why.
+      if (reason === 'producer_lost') void stream.error({ code: 'producer_lost', message: 'the instance producing this answer went away' })
+      else void stream.close(reason)
+    }
+  }
+}
+
+/** Ends a journal subscription with its stream, and logs a slow reader being dropped. */
+export function unsubscribeOnClose (request: FastifyRequest, stream: SseStream, unsubscribe: Unsubscribe): void {
+  stream.onClose((reason) => {
+    unsubscribe()
+    // (A client leaving is logged at info by the SSE plugin, with the ids from tagLogs.)
+    if (reason === 'slow_consumer') request.log.warn('slow reader dropped')
+  })
+}
