@@ -1,0 +1,71 @@
+// The Docker image's final stage installs production dependencies only (`npm ci --omit=dev`)
+// and runs `node dist/server.js` (the relays) and `node dist/lib/mock/main.js` (the mock). No
+// Docker engine runs here, so check the part that breaks silently: everything those entry points
+// import at run time must be a production dependency, or the image crashes at start.
+// (With verbatimModuleSyntax, `import type` is erased and every other import is real.)
+import { readFile } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
+import { builtinModules } from 'node:module'
+import { dirname, join, resolve } from 'node:path'
+import t from 'tap'
+import { nginxDir } from '../fixtures/nginx.js'
+
+const root = resolve(nginxDir, '..')
+const pkg = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as {
+  dependencies?: Record<string, string>
+  devDependencies?: Record<string, string>
+}
+
+/** The packages a module graph imports at run time, following relative imports from `entries`. */
+async function runtimePackages (entries: string[]): Promise<Map<string, string>> {
+  const packages = new Map<string, string>() // package → first file importing it
+  const seen = new Set<string>()
+  const queue = [...entries]
+  for (let file = queue.shift(); file !== undefined; file = queue.shift()) {
+    if (seen.has(file)) continue
+    seen.add(file)
+    const text = await readFile(file, 'utf8')
+    const specifiers = [
+      // import x from 'y' / import { a, b } from 'y' (possibly over several lines), export … from 'y'
+      ...[...text.matchAll(/^(?:import|export)\s+(?!type\s)[^'";]*?\sfrom\s+'([^']+)'/gm)].map((m) => m[1]),
+      ...[...text.matchAll(/^import\s+'([^']+)'/gm)].map((m) => m[1]),
+      ...[...text.matchAll(/\bimport\(\s*'([^']+)'\s*\)/g)].map((m) => m[1])
+    ] as string[]
+    for (const spec of specifiers) {
+      if (spec.startsWith('.')) {
+        const target = resolve(dirname(file), spec.replace(/\.js$/, '.ts'))
+        if (existsSync(target)) queue.push(target)
+        continue
+      }
+      if (spec.startsWith('node:') || builtinModules.includes(spec)) continue
+      const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0] as string
+      if (!packages.has(name)) packages.set(name, file.slice(root.length + 1))
+    }
+  }
+  return packages
+}
+
+t.test('what the image runs imports only production dependencies', async (t) => {
+  const packages = await runtimePackages([join(root, 'server.ts'), join(root, 'lib', 'mock', 'main.ts')])
+  t.ok(packages.has('fastify'), 'the scan finds the imports (fastify among them)')
+  for (const [name, from] of packages) {
+    t.ok(pkg.dependencies?.[name], `${name} (imported by ${from}) is in dependencies`)
+  }
+})
+
+t.test('the Dockerfile builds with dev dependencies and runs without them, as a non-root user', async (t) => {
+  const text = await readFile(join(root, 'Dockerfile'), 'utf8')
+  const stages = text.split(/^FROM /m).slice(1)
+  t.equal(stages.length, 2, 'two stages')
+  t.match(stages[0], /RUN npm ci --no-audit/)
+  t.match(stages[0], /npm run build/)
+  t.match(stages[1], /RUN npm ci --omit=dev/)
+  t.match(stages[1], /^USER node$/m)
+  t.match(stages[1], /^HEALTHCHECK .*\n?.*\/healthz/m)
+  t.match(stages[1], /^CMD \["node", "dist\/server\.js"\]$/m)
+  // The build context keeps what the build compiles: examples/demo-routes.ts is part of the app.
+  const ignore = (await readFile(join(root, '.dockerignore'), 'utf8')).split('\n').map((l) => l.trim())
+  for (const needed of ['lib', 'plugins', 'public', 'examples', 'package.json', 'package-lock.json']) {
+    t.notOk(ignore.includes(needed), `${needed} is in the build context`)
+  }
+})
