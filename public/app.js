@@ -211,8 +211,18 @@ class Generation {
       if (this.stoppedByUser) return
       return this.failHttp(error)
     }
-    /** @type {{ streamId: string, streamUrl: string }} */
-    const { streamId, streamUrl } = await res.json()
+    /** @type {{ streamId?: unknown, streamUrl?: unknown }} */
+    let created
+    try {
+      created = await res.json()
+    } catch {
+      created = {}
+    }
+    const { streamId, streamUrl } = created
+    if (typeof streamId !== 'string' || typeof streamUrl !== 'string') {
+      if (this.stoppedByUser) return
+      return this.fail({ title: 'The relay answered in a way this page does not understand.', detail: `HTTP ${res.status} without a stream id.`, action: 'regenerate' })
+    }
     this.streamId = streamId
     if (this.stoppedByUser) {
       // Stop was pressed while the POST was in flight: stop the generation now that it has an id.

@@ -1,7 +1,7 @@
 /**
  * Screenshots of a finished two-turn conversation at desktop (1280×800) and phone (390×844)
- * sizes, light and dark, saved to test/artifacts/. The light ones are copied to docs/ for the
- * README, so the picture there is always the page as it is.
+ * sizes, light and dark, saved to test/artifacts/. `UPDATE_SCREENSHOTS=1 npx tap
+ * test/browser/screenshots.test.ts` also copies the light ones to docs/ for the README.
  */
 import t from 'tap'
 import type { Browser } from 'playwright-core'
