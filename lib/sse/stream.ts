@@ -165,21 +165,24 @@ export class SseStream {
 
   /**
    * Writes a pre-formatted frame (e.g. one {@link formatEvent} result written to many readers).
-   * Never waits: past `maxBufferedBytes` buffered bytes, the stream closes with `slow_consumer`
-   * and its response is destroyed, which frees the buffer.
+   * Never waits. When more than `maxBufferedBytes` are still buffered from earlier writes, the
+   * reader is that far behind: instead of writing, the stream closes with `slow_consumer` and its
+   * response is destroyed, which frees the buffer. So a stream holds at most the budget plus
+   * one frame, and one event larger than the budget still reaches a reader that keeps up.
    *
-   * @param frame complete frame(s), ending with a blank line. A `Uint8Array` is written as is.
+   * @param frame complete frame(s), ending with a blank line. A `Uint8Array` is written as is
+   *   (encode a frame once with `Buffer.from(frame)` to write it to many readers).
    * @returns `false` when the stream is (now) closed, else `true`.
    */
   writeFrame (frame: string | Uint8Array): boolean {
     if (this.#closed) return false
-    this.#rawWrite(typeof frame === 'string' ? Buffer.from(frame) : frame)
     if (this.bufferedBytes > this.#opts.maxBufferedBytes) {
       // A reader that does not read will not read the close frame either; it is attempted for
       // one that is only slow, then the response is destroyed so its buffer is freed now.
       this.#finish('slow_consumer', formatClose('slow_consumer'), true)
       return false
     }
+    this.#rawWrite(typeof frame === 'string' ? Buffer.from(frame) : frame)
     return true
   }
 

@@ -38,7 +38,10 @@ export interface SseOptions {
   retry?: number | undefined
   /** `: ping` comment interval, only between events; 0 = none. @default 15000 */
   heartbeatMs?: number
-  /** Max bytes buffered for a reader that does not read; past it: close `slow_consumer`. @default 1048576 */
+  /**
+   * Max bytes buffered for a reader that does not read: a write that finds more than this still
+   * buffered closes the stream with `slow_consumer` instead. @default 1048576
+   */
   maxBufferedBytes?: number
   /** Max duration; 0 = none. Past it: close `timeout`. @default 0 */
   timeoutMs?: number

@@ -24,9 +24,9 @@ t.test('a reader that stops reading: buffer stays within budget, closed with slo
       const frameBytes = Buffer.byteLength(FRAME)
       while (!stream.closed) {
         for (let i = 0; i < 32 && !stream.closed; i++) {
-          // What the buffer holds once this frame is in, including the frame that crosses the budget.
-          maxBuffered = Math.max(maxBuffered, stream.bufferedBytes + frameBytes)
-          stream.writeFrame(FRAME)
+          // What the buffer holds once an accepted frame is in (the last one may cross the budget).
+          const before = stream.bufferedBytes
+          if (stream.writeFrame(FRAME)) maxBuffered = Math.max(maxBuffered, before + frameBytes)
         }
         await new Promise((resolve) => setImmediate(resolve))
       }
@@ -67,4 +67,20 @@ t.test('a reader that stops reading: buffer stays within budget, closed with slo
   t.ok(res.aborted, 'the other stream kept flowing after the slow one was dropped')
   t.ok(res.events.length >= 10)
   t.same(res.events.map((e) => Number(e.id)), res.events.map((_e, i) => i + 1), 'in order, none lost')
+})
+
+t.test('an event larger than the budget still reaches a reader that keeps up', async (t) => {
+  let reason: CloseReason | undefined
+  const big = 'y'.repeat(4 * BUDGET)
+  const { url } = await startApp(t, (app) => {
+    app.get('/big', async (_req, reply) => {
+      const stream = reply.sse({ maxBufferedBytes: BUDGET, heartbeatMs: 0 })
+      stream.onClose((r) => { reason = r })
+      for (let i = 0; i < 3; i++) await stream.send({ id: i, data: big })
+      await stream.close()
+    })
+  })
+  const res = await collectSse(`${url}/big`)
+  t.equal(reason, 'done')
+  t.same(res.events.map((e) => e.data.length), [big.length, big.length, big.length, '{"reason":"done"}'.length])
 })
