@@ -127,7 +127,7 @@ export interface UpstreamClientOptions {
   totalTimeoutMs?: number
   /** Retries before the first content token. @default 2 */
   maxRetries?: number
-  /** Connections kept per upstream origin. @default 256 */
+  /** Most connections to the upstream origin: one per concurrent streamed answer. @default 10000 */
   connections?: number
   /** eventsource-parser's max buffer for one event, in characters. @default 1048576 */
   maxEventSize?: number
