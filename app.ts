@@ -9,6 +9,7 @@ import type { RelayConfig } from './lib/config.js'
 import { startMockUpstream } from './lib/mock/index.js'
 import { Channels } from './lib/relay/channels.js'
 import type { RelayHooks, UpstreamStreamer } from './lib/relay/generation.js'
+import { RelayMetrics } from './lib/relay/metrics.js'
 import { Relay } from './lib/relay/relay.js'
 import type { RelayStore } from './lib/relay/store.js'
 import { MemoryStore } from './lib/relay/stores/memory.js'
@@ -101,7 +102,13 @@ export async function buildApp (options: AppOptions = {}): Promise<FastifyInstan
       log: (level, msg, fields) => app.log[level](fields ?? {}, msg)
     })
     : new MemoryStore({ retainMs: config.retainMs }))
-  const relay = new Relay({
+  const metrics: RelayMetrics = new RelayMetrics({
+    activeGenerations: () => relay.local.size,
+    journalBytes: () => (store as Partial<MemoryStore>).bytes,
+    journals: () => (store as Partial<MemoryStore>).size
+  })
+  const relay: Relay = new Relay({
+    observer: metrics,
     upstream,
     store,
     hooks: options.hooks,
@@ -125,6 +132,7 @@ export async function buildApp (options: AppOptions = {}): Promise<FastifyInstan
     channels,
     apiKeys: config.relayApiKeys,
     publishKeys: config.relayPublishKeys,
+    observer: metrics,
     authorizeChannel: options.authorizeChannel,
     defaultModel: config.upstreamModel,
     heartbeatMs: config.heartbeatMs
@@ -135,6 +143,10 @@ export async function buildApp (options: AppOptions = {}): Promise<FastifyInstan
   app.get('/readyz', async (request, reply) => {
     const ready = !relay.draining && store.ready
     return reply.code(ready ? 200 : 503).send({ ready, draining: relay.draining, store: store.ready ? 'ok' : 'unavailable' })
+  })
+
+  app.get('/metrics', async (request, reply) => {
+    return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics())
   })
 
   await app.register(fastifyStatic, { root: publicDir(), index: ['index.html'], wildcard: false })

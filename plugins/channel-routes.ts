@@ -41,7 +41,7 @@ export async function channelRoutes (app: FastifyInstance, options: ChannelRoute
     }
     tagLogs(request, reply, { channel })
     const sse = reply.sse(options.sse)
-    unsubscribeOnClose(request, sse, await channels.read(channel, afterId, sseListener(sse)))
+    unsubscribeOnClose(request, sse, await channels.read(channel, afterId, sseListener(sse)), options.observer)
     return reply
   })
 

@@ -60,7 +60,7 @@ export async function chatRoutes (app: FastifyInstance, options: ChatRouteOption
   const stream = (request: FastifyRequest, reply: FastifyReply, streamId: string, afterId: number, format: 'relay' | 'openai', model?: string): FastifyReply => {
     const sse = reply.header('x-stream-id', streamId).sse(format === 'relay' ? options.sse : { ...options.sse, retry: undefined })
     const listener: JournalListener = format === 'relay' ? sseListener(sse) : openAIListener(sse, `chatcmpl-${streamId}`, model ?? defaultModel)
-    unsubscribeOnClose(request, sse, relay.read(streamId, afterId, listener))
+    unsubscribeOnClose(request, sse, relay.read(streamId, afterId, listener), options.observer)
     return reply
   }
 
@@ -79,7 +79,10 @@ export async function chatRoutes (app: FastifyInstance, options: ChatRouteOption
     const afterId = lastEventIdOf(request)
     if (await relay.find(streamId, request.relayOwner) === undefined) throw notFound()
     tagLogs(request, reply, { streamId })
-    if (afterId > 0) request.log.info({ lastEventId: afterId }, 'stream resumed')
+    if (afterId > 0) {
+      request.log.info({ lastEventId: afterId }, 'stream resumed')
+      options.observer?.resumed()
+    }
     return stream(request, reply, streamId, afterId, 'relay')
   }
 

@@ -5,9 +5,17 @@ import type { EndReason, JournalEntry, JournalListener, Unsubscribe } from '../l
 import type { SseOptions } from '../lib/sse/types.js'
 import type { SseStream } from '../lib/sse/stream.js'
 
-/** What the relay's routes share: the SSE options of every stream. */
+/** Counts downstream streams (the relay's metrics). */
+export interface StreamObserver {
+  opened: () => void
+  closed: (reason: string) => void
+  resumed: () => void
+}
+
+/** What the relay's routes share: the SSE options of every stream, and its metrics. */
 export interface StreamSettings {
   sse: SseOptions
+  observer: StreamObserver | undefined
 }
 
 /** The JSON error shape of the contract, `{"error":{"code","message"}}`, with `retry-after` when known. */
@@ -61,10 +69,12 @@ export function sseListener (stream: SseStream): JournalListener {
   }
 }
 
-/** Ends a journal subscription with its stream, and logs a slow reader being dropped. */
-export function unsubscribeOnClose (request: FastifyRequest, stream: SseStream, unsubscribe: Unsubscribe): void {
+/** Ends a journal subscription with its stream, counts the stream, and logs a slow reader being dropped. */
+export function unsubscribeOnClose (request: FastifyRequest, stream: SseStream, unsubscribe: Unsubscribe, observer: StreamObserver | undefined): void {
+  observer?.opened()
   stream.onClose((reason) => {
     unsubscribe()
+    observer?.closed(reason)
     // (A client leaving is logged at info by the SSE plugin, with the ids from tagLogs.)
     if (reason === 'slow_consumer') request.log.warn('slow reader dropped')
   })

@@ -8,6 +8,7 @@ import { channelRoutes } from './channel-routes.js'
 import type { AuthorizeChannel } from './channel-routes.js'
 import { chatRoutes } from './chat-routes.js'
 import { bearerOf, clientErrorCode, keyId, sendError } from './relay-http.js'
+import type { StreamObserver } from './relay-http.js'
 
 /** Options of the relay plugin. */
 export interface RelayPluginOptions {
@@ -29,6 +30,8 @@ export interface RelayPluginOptions {
   retryMs?: number
   /** Per-reader byte budget before `slow_consumer`. @default 1048576 */
   maxBufferedBytes?: number
+  /** Counts downstream streams (opened, closed by reason, resumed). */
+  observer?: StreamObserver
 }
 
 declare module 'fastify' {
@@ -54,7 +57,8 @@ async function relayPlugin (app: FastifyInstance, options: RelayPluginOptions): 
       heartbeatMs: options.heartbeatMs ?? 15_000,
       retry: options.retryMs ?? 3000,
       maxBufferedBytes: options.maxBufferedBytes ?? 1024 * 1024
-    }
+    },
+    observer: options.observer
   }
 
   app.decorateRequest('relayOwner', null)

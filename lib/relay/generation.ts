@@ -7,6 +7,7 @@ import type { StopReason } from './errors.js'
 import { DONE, errorData, eventData } from './events.js'
 import { makeEntry } from './journal.js'
 import type { EndReason } from './journal.js'
+import type { GenerationObserver } from './metrics.js'
 import type { RelayStore } from './store.js'
 
 /** Anything that streams normalized upstream events: the upstream client, or a test double. */
@@ -60,6 +61,8 @@ export interface GenerationDeps {
   maxDurationMs: number
   /** How long to keep running with no reader attached. */
   detachGraceMs: number
+  /** Metrics. */
+  observer: GenerationObserver
   /** Logs hook failures and the like; never gets the request body or keys. */
   log: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void
 }
@@ -154,14 +157,21 @@ export class Generation {
     durationTimer?.unref()
     let reason: EndReason
     let error: { code: string, message: string } | undefined
+    const { observer } = deps
+    let last = performance.now()
     try {
       await deps.hooks.onStart?.(info)
       for await (const event of deps.upstream.stream(info.body, { signal: this.controller.signal })) {
         if (!this.append(eventData(event))) throw new JournalFull()
-        if (!this.started) {
+        const now = performance.now()
+        if (this.started) {
+          observer.token(now - last)
+        } else {
           this.started = true
+          observer.firstToken(now - last)
           this.resolveFirst()
         }
+        last = now
         answer?.add(event)
         deps.hooks.onEvent?.(info, event)
       }
@@ -185,6 +195,7 @@ export class Generation {
       clearTimeout(this.graceTimer)
     }
     deps.store.end(info.streamId, reason)
+    observer.ended(reason, error?.code)
     if (answer !== undefined) this.finish(answer, reason, error)
     return reason
   }

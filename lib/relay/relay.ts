@@ -6,6 +6,8 @@ import { Generation } from './generation.js'
 import type { GenerationDeps, RelayHooks, UpstreamStreamer } from './generation.js'
 import { exactlyOnce } from './journal.js'
 import type { JournalListener, Unsubscribe } from './journal.js'
+import { NO_OBSERVER } from './metrics.js'
+import type { GenerationObserver } from './metrics.js'
 import type { JournalState, RelayStore } from './store.js'
 
 /** Options of {@link Relay}. */
@@ -22,6 +24,8 @@ export interface RelayCoreOptions {
   /** `MAX_STREAMS` (this instance). @default 10000 */
   maxStreams?: number
   log?: GenerationDeps['log']
+  /** Metrics of the generations. */
+  observer?: GenerationObserver
 }
 
 /** What a caller asks for when starting a generation. */
@@ -53,7 +57,8 @@ export class Relay {
       hooks: options.hooks ?? {},
       maxDurationMs: options.maxDurationMs ?? 600_000,
       detachGraceMs: options.detachGraceMs ?? 15_000,
-      log: options.log ?? noop
+      log: options.log ?? noop,
+      observer: options.observer ?? NO_OBSERVER
     }
     this.maxStreamsPerClient = options.maxStreamsPerClient ?? 8
     this.maxStreams = options.maxStreams ?? 10_000

@@ -1,0 +1,102 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+
+/** What a generation reports while it runs. Every method is cheap: some run once per token. */
+export interface GenerationObserver {
+  /** The first event, `ms` after the generation started. */
+  firstToken: (ms: number) => void
+  /** A later event, `ms` after the previous one. */
+  token: (gapMs: number) => void
+  /** A generation ended (`error` ones with the error's code). */
+  ended: (reason: string, errorCode: string | undefined) => void
+}
+
+/** A do-nothing observer, for a relay built without metrics. */
+export const NO_OBSERVER: GenerationObserver = { firstToken () {}, token () {}, ended () {} }
+
+/** Sources of the gauges, read at scrape time (nothing to update on the hot path). */
+export interface MetricsSources {
+  activeGenerations: () => number
+  journalBytes?: () => number | undefined
+  journals?: () => number | undefined
+}
+
+/**
+ * The relay's Prometheus metrics, on a registry of its own (several relays in one process —
+ * tests, an app with two instances — never collide on the global one).
+ */
+export class RelayMetrics implements GenerationObserver {
+  readonly registry = new Registry()
+  private readonly tokens: Counter
+  private readonly ttft: Histogram
+  private readonly gap: Histogram
+  private readonly upstreamErrors: Counter<'code'>
+  private readonly generationsEnded: Counter<'reason'>
+  private readonly closes: Counter<'reason'>
+  private readonly resumesTotal: Counter
+  private readonly slowConsumers: Counter
+  private readonly connections: Gauge
+
+  constructor (sources: MetricsSources) {
+    const registers = [this.registry]
+    collectDefaultMetrics({ register: this.registry })
+    this.tokens = new Counter({ name: 'relay_tokens_total', help: 'Events relayed from the upstream (deltas, tool-call fragments, finish, usage)', registers })
+    this.ttft = new Histogram({
+      name: 'relay_time_to_first_token_seconds',
+      help: 'Generation start to its first upstream event',
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
+      registers
+    })
+    this.gap = new Histogram({
+      name: 'relay_inter_token_gap_seconds',
+      help: 'Time between two upstream events of a generation',
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
+      registers
+    })
+    this.upstreamErrors = new Counter({ name: 'relay_upstream_errors_total', help: 'Generations that failed, by error code', labelNames: ['code'], registers })
+    this.generationsEnded = new Counter({ name: 'relay_generations_total', help: 'Generations ended, by reason', labelNames: ['reason'], registers })
+    this.closes = new Counter({ name: 'relay_stream_closes_total', help: 'Downstream streams closed, by reason (client = the reader left)', labelNames: ['reason'], registers })
+    this.resumesTotal = new Counter({ name: 'relay_resumes_total', help: 'Streams resumed with Last-Event-ID', registers })
+    this.slowConsumers = new Counter({ name: 'relay_slow_consumer_drops_total', help: 'Readers dropped for not reading (slow_consumer)', registers })
+    this.connections = new Gauge({ name: 'relay_active_connections', help: 'Open downstream SSE streams', registers })
+    new Gauge({ name: 'relay_active_generations', help: 'Generations running on this instance', registers, collect () { this.set(sources.activeGenerations()) } }) // eslint-disable-line no-new
+    new Gauge({ // eslint-disable-line no-new
+      name: 'relay_journal_bytes',
+      help: 'Bytes held by the journals of this instance',
+      registers,
+      collect () { this.set(sources.journalBytes?.() ?? 0) }
+    })
+    new Gauge({ name: 'relay_journals', help: 'Journals held by this instance', registers, collect () { this.set(sources.journals?.() ?? 0) } }) // eslint-disable-line no-new
+  }
+
+  firstToken (ms: number): void {
+    this.tokens.inc()
+    this.ttft.observe(ms / 1000)
+  }
+
+  token (gapMs: number): void {
+    this.tokens.inc()
+    this.gap.observe(gapMs / 1000)
+  }
+
+  ended (reason: string, errorCode: string | undefined): void {
+    this.generationsEnded.inc({ reason })
+    if (errorCode !== undefined) this.upstreamErrors.inc({ code: errorCode })
+  }
+
+  /** A downstream stream opened. */
+  opened (): void {
+    this.connections.inc()
+  }
+
+  /** A downstream stream closed. */
+  closed (reason: string): void {
+    this.connections.dec()
+    this.closes.inc({ reason })
+    if (reason === 'slow_consumer') this.slowConsumers.inc()
+  }
+
+  /** A reader resumed with `Last-Event-ID`. */
+  resumed (): void {
+    this.resumesTotal.inc()
+  }
+}
