@@ -288,3 +288,34 @@ t.test('store errors carry code store_unavailable and status 503 when Redis is d
   await t.rejects(down.state('z'), { code: 'store_unavailable' })
   t.ok(Date.now() - started < 500, 'fails fast, no offline queue')
 })
+
+t.test('channels: any instance publishes, ids are consecutive across instances, every reader follows', async (t) => {
+  const [a, b] = await pair(t)
+  const retention = { maxEvents: 1000, maxAgeMs: 60_000 }
+  await b.openChannel('channel:news', retention)
+  const reader = collector()
+  b.subscribe('channel:news', 0, reader)
+  const published = await Promise.all([
+    a.publish('channel:news', [{ data: '"a1"' }, { data: '"a2"', event: 'tick' }], retention),
+    b.publish('channel:news', [{ data: '"b1"' }], retention),
+    a.publish('channel:news', [{ data: '"a3"' }], retention)
+  ])
+  t.same(published.flat().sort((x, y) => x - y), [1, 2, 3, 4], 'no id shared, none skipped')
+  await until(() => reader.entries.length === 4)
+  t.same(ids(reader.entries), [1, 2, 3, 4])
+  t.equal(reader.entries.find((e) => e.data === '"a2"')?.event, 'tick')
+  a.end('channel:news', 'done')
+  t.equal(await reader.ended, 'done')
+  await t.rejects(b.publish('channel:news', [{ data: '1' }], retention), { code: 'store_full' })
+  t.equal((await a.state('channel:news'))?.ended, 'done', 'a channel is never taken for a lost producer')
+})
+
+t.test('channels: retention by count keeps the newest events', async (t) => {
+  const [a, b] = await pair(t)
+  const retention = { maxEvents: 3, maxAgeMs: 60_000 }
+  for (let i = 1; i <= 10; i++) await a.publish('channel:c', [{ data: String(i) }], retention)
+  const reader = collector()
+  b.subscribe('channel:c', 0, reader)
+  await until(() => reader.entries.length >= 3)
+  t.same(ids(reader.entries), [8, 9, 10])
+})

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
 import type { RedisOptions } from 'ioredis'
-import { RelayError } from '../errors.js'
+import { RelayError, StoreFullError } from '../errors.js'
 import type { EndReason, JournalEntry, JournalListener, JournalMeta, Unsubscribe } from '../journal.js'
-import type { ControlMessage, JournalState, RelayStore } from '../store.js'
+import type { ChannelEventInput, ChannelRetention, ControlMessage, JournalState, RelayStore } from '../store.js'
 import { MemoryStore } from './memory.js'
 import type { MemoryStoreOptions } from './memory.js'
 import { batchFields, endReasonOf, isAlreadyWritten, journalIdOf } from './redis/codec.js'
@@ -101,6 +101,8 @@ export class RedisStore implements RelayStore {
   private readonly follower: RemoteFollower
   private readonly produced = new Map<string, Produced>()
   private readonly dirty = new Set<Produced>()
+  /** Channels opened here, with their expiry, renewed while read here. */
+  private readonly channels = new Map<string, number>()
   /** Remote journals read here, with their local reader counts. */
   private readonly holds = new Map<string, number>()
   private readonly controlListeners: Array<(message: ControlMessage) => void> = []
@@ -188,6 +190,11 @@ export class RedisStore implements RelayStore {
     return this.memory.bytes
   }
 
+  /** Journals held in this instance's memory: the ones produced here (for metrics). */
+  get size (): number {
+    return this.memory.size
+  }
+
   /** Entries waiting to be written to Redis, all journals (for metrics and tests). */
   get pendingEntries (): number {
     let n = 0
@@ -233,7 +240,7 @@ export class RedisStore implements RelayStore {
     let ended = endReasonOf(hash.ended)
     // No end and no lease: the producer died and no reader has noticed yet (the end is written
     // by the first reader that follows it). Said here so nobody waits on it or cancels it.
-    if (ended === undefined && leaseResult?.[1] === 0) ended = 'producer_lost'
+    if (ended === undefined && leaseResult?.[1] === 0 && hash.kind !== 'channel') ended = 'producer_lost'
     return {
       meta: {
         kind: hash.kind === 'channel' ? 'channel' : 'generation',
@@ -265,11 +272,51 @@ export class RedisStore implements RelayStore {
 
   end (key: string, reason: EndReason): void {
     const journal = this.produced.get(key)
+    if (journal === undefined && !this.memory.has(key)) {
+      // A channel (or any journal not produced here): ended in Redis, readers get it from the stream.
+      this.command(async () => await this.cmd.relayEnd(this.keys.meta(key), this.keys.log(key), this.keys.lease(key), this.retainMs, reason, 0))
+        .catch((err: unknown) => this.log('warn', 'could not end a journal in Redis', { streamId: key, err }))
+      return
+    }
     this.memory.end(key, reason)
     if (journal === undefined || journal.end !== undefined) return
     journal.end = reason
     this.dirty.add(journal)
     this.scheduleFlush()
+  }
+
+  /**
+   * Channels live in Redis only (any instance may publish; ids come from Redis, atomically), and
+   * every reader, local or not, follows them through the shared reader.
+   */
+  async publish (channel: string, events: readonly ChannelEventInput[], retention: ChannelRetention): Promise<number[]> {
+    const ids: number[] = []
+    // Lua's unpack has a stack limit: large arrays go in slices (ids stay consecutive per slice).
+    for (let start = 0; start < events.length; start += 1000) {
+      const args: Array<string | number> = [retention.maxEvents, retention.maxAgeMs, this.channelTtlMs(retention)]
+      for (const event of events.slice(start, start + 1000)) args.push(event.event ?? '', event.data)
+      const [first, last] = await this.command(async () => await this.cmd.relayPublish(this.keys.meta(channel), this.keys.log(channel), ...args))
+        .catch((err: unknown) => {
+          const cause = (err as StoreUnavailable).cause
+          if (cause instanceof Error && cause.message.startsWith('CLOSED')) throw new StoreFullError(`channel ${channel} is closed`)
+          throw err
+        })
+      for (let id = first; id <= last; id++) ids.push(id)
+    }
+    return ids
+  }
+
+  async openChannel (channel: string, retention: ChannelRetention): Promise<void> {
+    const meta = this.keys.meta(channel)
+    const ttl = this.channelTtlMs(retention)
+    await this.command(async () => await this.cmd.pipeline()
+      .hsetnx(meta, 'kind', 'channel')
+      .hsetnx(meta, 'createdAt', Date.now())
+      .pexpire(meta, ttl)
+      .pexpire(this.keys.log(channel), ttl)
+      .exec())
+    // Kept alive while read here, so its id counter never restarts under a waiting reader.
+    this.channels.set(channel, ttl)
   }
 
   subscribe (key: string, afterId: number, listener: JournalListener): Unsubscribe {
@@ -347,6 +394,11 @@ export class RedisStore implements RelayStore {
       else connection.disconnect()
     }))
     await this.memory.close()
+  }
+
+  /** A channel nobody publishes to or reads is forgotten after its age limit (as in memory). */
+  private channelTtlMs (retention: ChannelRetention): number {
+    return Math.max(retention.maxAgeMs, 1000)
   }
 
   /** Expiry of an unfinished journal's keys, renewed with the lease: a dead producer's journal still expires. */
@@ -533,6 +585,14 @@ export class RedisStore implements RelayStore {
     }
     for (const streamId of this.holds.keys()) {
       pipeline.relayHoldReaders(this.keys.readers(streamId), this.instanceId, this.leaseMs)
+      commands++
+    }
+    for (const [channel, ttl] of this.channels) {
+      if (!this.follower.has(channel)) {
+        this.channels.delete(channel)
+        continue
+      }
+      pipeline.pexpire(this.keys.meta(channel), ttl).pexpire(this.keys.log(channel), ttl)
       commands++
     }
     try {

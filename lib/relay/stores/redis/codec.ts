@@ -18,6 +18,8 @@ import type { EndReason, JournalEntry } from '../../journal.js'
 
 /** The field name of the end marker. */
 export const END_FIELD = 'end'
+/** The field holding a channel batch's publish time. */
+export const TIME_FIELD = 't'
 
 const END_REASONS = new Set<string>(['done', 'error', 'cancelled', 'abandoned', 'superseded', 'timeout', 'shutdown', 'producer_lost'])
 
@@ -58,6 +60,8 @@ export function decodeItems (items: readonly StreamItem[], afterId: number): Dec
       const field = fields[i] as string
       const value = fields[i + 1] as string
       if (field === END_FIELD) return { entries, end: endReasonOf(value) }
+      // A channel batch's publish time (for age trimming), not an entry.
+      if (field === TIME_FIELD) continue
       const nl = field.indexOf('\n')
       const id = Number(nl < 0 ? field : field.slice(0, nl))
       // A batch rewritten after a lost reply may repeat ids Redis already had: keep each once.

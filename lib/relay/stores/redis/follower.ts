@@ -3,7 +3,7 @@ import type { EndReason, JournalEntry, JournalListener, Unsubscribe } from '../.
 import { compareStreamIds, decodeItems } from './codec.js'
 import type { StreamItem } from './codec.js'
 import type { RedisKeys } from './keys.js'
-import type { ScriptCommands } from './scripts.js'
+import type { ScriptCommands, ScriptPipeline } from './scripts.js'
 
 /** What the follower needs from the store. */
 export interface FollowerDeps {
@@ -78,6 +78,11 @@ export class RemoteFollower {
     return this.follows.size
   }
 
+  /** Whether a journal is followed here. */
+  has (streamId: string): boolean {
+    return this.follows.has(this.deps.keys.log(streamId))
+  }
+
   /** Follows a remote journal from `afterId` (see RelayStore.subscribe): catch-up, then live, then end. */
   subscribe (streamId: string, afterId: number, listener: JournalListener): Unsubscribe {
     const logKey = this.deps.keys.log(streamId)
@@ -106,8 +111,8 @@ export class RemoteFollower {
     const { cmd, keys, retainMs } = this.deps
     const follows = [...this.follows.values()].filter((f) => f.ended === undefined && f.readers.size > 0)
     if (follows.length === 0 || cmd.status !== 'ready') return
-    const pipeline = cmd.pipeline() as ReturnType<Redis['pipeline']> & { relayMarkLost: (...args: Array<string | number>) => unknown }
-    for (const f of follows) pipeline.relayMarkLost(keys.meta(f.streamId), f.logKey, keys.lease(f.streamId), retainMs)
+    const pipeline = cmd.pipeline() as ReturnType<Redis['pipeline']> & ScriptPipeline
+    for (const f of follows) pipeline.relayEnd(keys.meta(f.streamId), f.logKey, keys.lease(f.streamId), retainMs, 'producer_lost', 1)
     const results = await pipeline.exec()
     results?.forEach(([err, result], i) => {
       const follow = follows[i]

@@ -34,17 +34,22 @@ if n <= 1 then redis.call('DEL', KEYS[1]) else redis.call('DECR', KEYS[1]) end
 return 0`
   },
   /**
-   * KEYS: meta, log, lease; ARGV: retention ms. When the journal exists, has not ended and its
-   * producer's lease is gone: ends it as `producer_lost` for every reader everywhere (end marker +
-   * meta) and starts its retention. Returns the reason the journal ended with, `gone` when it is
-   * unknown (expired), or false while its producer is alive.
+   * KEYS: meta, log, lease; ARGV: retention ms, reason, onlyIfLost. Ends a journal in Redis (end
+   * marker after its last entry, `ended` in meta, retention expiry) unless it has ended already.
+   * With onlyIfLost = 1 it does so only when the producer's lease is gone (a generation whose
+   * instance died: every reader everywhere then gets the same `producer_lost` through the stream);
+   * channels have no producer and are never lost. Returns the reason the journal ended with,
+   * `gone` when it is unknown (expired), or false while it goes on.
    */
-  relayMarkLost: {
+  relayEnd: {
     numberOfKeys: 3,
     lua: `if redis.call('EXISTS', KEYS[1]) == 0 then return 'gone' end
 local ended = redis.call('HGET', KEYS[1], 'ended')
 if ended then return ended end
-if redis.call('EXISTS', KEYS[3]) == 1 then return false end
+if ARGV[3] == '1' then
+  if redis.call('HGET', KEYS[1], 'kind') == 'channel' then return false end
+  if redis.call('EXISTS', KEYS[3]) == 1 then return false end
+end
 local top = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)[1]
 local last = '0'
 if top then
@@ -52,11 +57,50 @@ if top then
   if seq ~= '0' then return top[2][2] end
   last = ms
 end
-redis.call('XADD', KEYS[2], last .. '-1', 'end', 'producer_lost')
-redis.call('HSET', KEYS[1], 'ended', 'producer_lost')
+redis.call('XADD', KEYS[2], last .. '-1', 'end', ARGV[2])
+redis.call('HSET', KEYS[1], 'ended', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 redis.call('PEXPIRE', KEYS[2], ARGV[1])
-return 'producer_lost'`
+return ARGV[2]`
+  },
+  /**
+   * KEYS: meta, log; ARGV: maxEvents, maxAgeMs, ttlMs, then (event name or '', data) pairs.
+   * Appends events to a channel, made on first use, with the next consecutive ids — atomically,
+   * so instances publishing at once never share an id. One stream entry per call, with a `t`
+   * field (publish time, Redis clock) that age trimming reads. Trims by count (MINID) and age,
+   * and renews the channel's expiry. Returns the first and last id.
+   */
+  relayPublish: {
+    numberOfKeys: 2,
+    lua: `if redis.call('HGET', KEYS[1], 'ended') then return redis.error_reply('CLOSED the channel is closed') end
+local n = (#ARGV - 3) / 2
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if redis.call('HSETNX', KEYS[1], 'kind', 'channel') == 1 then redis.call('HSET', KEYS[1], 'createdAt', now) end
+local last = redis.call('HINCRBY', KEYS[1], 'lastId', n)
+local first = last - n + 1
+local fields = { 't', tostring(now) }
+for i = 0, n - 1 do
+  local field = tostring(first + i)
+  local name = ARGV[4 + 2 * i]
+  if name ~= '' then field = field .. '\\n' .. name end
+  fields[#fields + 1] = field
+  fields[#fields + 1] = ARGV[5 + 2 * i]
+end
+redis.call('XADD', KEYS[2], last .. '-0', unpack(fields))
+local maxEvents = tonumber(ARGV[1])
+if last > maxEvents then redis.call('XTRIM', KEYS[2], 'MINID', (last - maxEvents + 1) .. '-0') end
+local oldest = now - tonumber(ARGV[2])
+local head = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 64)
+for _, item in ipairs(head) do
+  if tonumber(item[2][2]) >= oldest then
+    redis.call('XTRIM', KEYS[2], 'MINID', item[1])
+    break
+  end
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return { first, last }`
   },
   /**
    * Announces a remote reader (member ARGV[1]) until ARGV[2] ms from now. Scored by the Redis
@@ -87,13 +131,15 @@ export interface ScriptCommands {
   relayClearActive (key: string, streamId: string): Promise<number>
   relayAcquireSlot (key: string, max: Arg, ttlMs: Arg): Promise<number>
   relayReleaseSlot (key: string): Promise<number>
-  relayMarkLost (meta: string, log: string, lease: string, retainMs: Arg): Promise<string | null>
+  relayEnd (meta: string, log: string, lease: string, retainMs: Arg, reason: string, onlyIfLost: 0 | 1): Promise<string | null>
+  relayPublish (meta: string, log: string, ...args: Arg[]): Promise<[number, number]>
   relayHoldReaders (key: string, member: string, ttlMs: Arg): Promise<number>
   relayCountReaders (key: string): Promise<number>
 }
 
 /** The same commands queued on a pipeline. */
 export interface ScriptPipeline {
+  relayEnd (meta: string, log: string, lease: string, retainMs: Arg, reason: string, onlyIfLost: 0 | 1): ChainableCommander
   relayHoldReaders (key: string, member: string, ttlMs: Arg): ChainableCommander
 }
 
