@@ -137,7 +137,7 @@ export async function buildApp (options: AppOptions = {}): Promise<FastifyInstan
     defaultModel: config.upstreamModel,
     heartbeatMs: config.heartbeatMs
   })
-  await app.register(demoRoutes)
+  await app.register(demoRoutes, { channels })
 
   app.get('/healthz', async () => ({ status: 'ok' }))
   app.get('/readyz', async (request, reply) => {

@@ -16,11 +16,27 @@ export default [
     files: ['public/**/*.js'],
     languageOptions: {
       globals: {
-        window: 'readonly', document: 'readonly', localStorage: 'readonly', EventSource: 'readonly',
-        fetch: 'readonly', requestAnimationFrame: 'readonly', performance: 'readonly', navigator: 'readonly',
-        AbortController: 'readonly', TextDecoder: 'readonly', URL: 'readonly', console: 'readonly',
-        setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly',
-        location: 'readonly', crypto: 'readonly', HTMLElement: 'readonly', Event: 'readonly', Headers: 'readonly'
+        window: 'readonly',
+        document: 'readonly',
+        localStorage: 'readonly',
+        EventSource: 'readonly',
+        fetch: 'readonly',
+        requestAnimationFrame: 'readonly',
+        performance: 'readonly',
+        navigator: 'readonly',
+        AbortController: 'readonly',
+        TextDecoder: 'readonly',
+        URL: 'readonly',
+        console: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        setInterval: 'readonly',
+        clearInterval: 'readonly',
+        location: 'readonly',
+        crypto: 'readonly',
+        HTMLElement: 'readonly',
+        Event: 'readonly',
+        Headers: 'readonly'
       }
     }
   }

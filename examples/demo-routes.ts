@@ -1,16 +1,20 @@
 /**
- * The classic SSE demos, as small examples of `reply.sse()`. Register after the SSE plugin:
+ * The classic SSE demos, as small examples. The clock shows `reply.sse()` on its own; the
+ * ticker and order progress are built on channels, so any number of readers share one producer
+ * (one timer for the ticker, one job per order) instead of one timer per connection, and a
+ * reader that drops resumes with `Last-Event-ID`.
  *
  * ```ts
  * await app.register(ssePlugin)
- * await app.register(demoRoutes)           // GET /demo/clock, /demo/ticker, /demo/orders/:id/progress
+ * await app.register(demoRoutes, { channels })   // GET /demo/clock, /demo/ticker, /demo/orders/:id/progress
  * ```
  */
-import { setTimeout as sleep } from 'node:timers/promises'
-import type { FastifyPluginAsync } from 'fastify'
-import type { SseEvent } from '../lib/sse/index.js'
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import type { Channels } from '../lib/relay/channels.js'
 
 export interface DemoRoutesOptions {
+  /** Where the ticker and the orders publish. */
+  channels: Channels
   /** Clock period. @default 1000 */
   clockIntervalMs?: number
   /** Time between two ticks of the ticker. @default 1000 */
@@ -21,21 +25,23 @@ export interface DemoRoutesOptions {
 
 const SYMBOLS = ['ACME', 'GLOBEX', 'INITECH', 'UMBRELLA'] as const
 
-/** Random-walk prices, forever, one tick per interval. Stops when the client leaves (`return()`). */
-async function * tickerEvents (intervalMs: number): AsyncGenerator<SseEvent> {
-  const prices = new Map<string, number>(SYMBOLS.map((s) => [s, 100]))
-  for (let id = 1; ; id++) {
-    const symbol = SYMBOLS[Math.floor(Math.random() * SYMBOLS.length)] ?? 'ACME'
-    const price = Math.max(1, (prices.get(symbol) ?? 100) * (1 + (Math.random() - 0.5) / 50))
-    prices.set(symbol, price)
-    yield { event: 'tick', id, data: { symbol, price: Math.round(price * 100) / 100, at: new Date().toISOString() } }
-    await sleep(intervalMs)
-  }
-}
-
 export const demoRoutes: FastifyPluginAsync<DemoRoutesOptions> = async (app, options) => {
   if (!app.hasReplyDecorator('sse')) throw new Error('demoRoutes: register the fastify-llm-relay-sse plugin first')
-  const { clockIntervalMs = 1000, tickerIntervalMs = 1000, progressStepMs = 500 } = options
+  const { channels, clockIntervalMs = 1000, tickerIntervalMs = 1000, progressStepMs = 500 } = options
+  const timers = new Set<NodeJS.Timeout>()
+  app.addHook('onClose', async () => { for (const timer of timers) clearInterval(timer) })
+
+  /** Serves a channel as SSE from `Last-Event-ID`, or from `afterId` for a new reader. */
+  const serveChannel = async (request: FastifyRequest, reply: FastifyReply, channel: string, afterId: number): Promise<void> => {
+    const header = request.headers['last-event-id']
+    const from = typeof header === 'string' && /^\d+$/.test(header) ? Number(header) : afterId
+    const stream = reply.sse()
+    const stop = await channels.read(channel, from, {
+      onEntries (entries) { for (const entry of entries) if (!stream.writeFrame(entry.frame)) return },
+      onEnd (reason) { void stream.close(reason) }
+    })
+    stream.onClose(stop)
+  }
 
   // The writer style: push from a timer, stop it when the stream ends for any reason.
   app.get('/demo/clock', async (_request, reply) => {
@@ -46,20 +52,56 @@ export const demoRoutes: FastifyPluginAsync<DemoRoutesOptions> = async (app, opt
     stream.onClose(() => { clearInterval(timer) })
   })
 
-  // The async-iterable style: the plugin pipes it, and calls return() when the client leaves.
-  app.get('/demo/ticker', async (_request, reply) => {
-    reply.sse(tickerEvents(tickerIntervalMs))
+  // One random-walk producer for every reader, started by the first one.
+  let ticker: NodeJS.Timeout | undefined
+  const prices = new Map<string, number>(SYMBOLS.map((s) => [s, 100]))
+  const tick = (): void => {
+    const symbol = SYMBOLS[Math.floor(Math.random() * SYMBOLS.length)] ?? 'ACME'
+    const price = Math.max(1, (prices.get(symbol) ?? 100) * (1 + (Math.random() - 0.5) / 50))
+    prices.set(symbol, price)
+    channels.publish('demo:ticker', { event: 'tick', data: { symbol, price: Math.round(price * 100) / 100, at: new Date().toISOString() } })
+      .catch((err: unknown) => app.log.warn({ err }, 'demo ticker: publish failed'))
+  }
+  app.get('/demo/ticker', async (request, reply) => {
+    if (ticker === undefined) {
+      ticker = setInterval(tick, tickerIntervalMs)
+      ticker.unref()
+      timers.add(ticker)
+    }
+    // A ticker is live: a new reader starts at the next tick, a resuming one where it left.
+    await serveChannel(request, reply, 'demo:ticker', await channels.lastId('demo:ticker'))
   })
 
-  // A job that ends itself: 0 → 100 %, then `done()` (`data: [DONE]` and `close`).
-  app.get<{ Params: { id: string } }>('/demo/orders/:id/progress', async (request, reply) => {
-    const orderId = request.params.id
-    const stream = reply.sse()
-    for (let percent = 0; percent <= 100 && !stream.closed; percent += 10) {
-      await stream.send({ event: 'progress', id: percent, data: { orderId, percent } })
-      if (percent < 100) await sleep(progressStepMs, undefined, { signal: stream.signal }).catch(() => {})
+  // One job per order, 0 → 100 %, whoever watches; the channel closes itself at 100 %.
+  const orders = new Set<string>()
+  const runOrder = (orderId: string): void => {
+    let percent = 0
+    const step = (): void => {
+      channels.publish(`order:${orderId}`, { event: 'progress', data: { orderId, percent } })
+        .then(async () => {
+          if (percent < 100) {
+            percent += 10
+            return
+          }
+          clearInterval(timer)
+          timers.delete(timer)
+          await channels.close(`order:${orderId}`)
+        })
+        .catch((err: unknown) => app.log.warn({ err, orderId }, 'demo order: publish failed'))
     }
-    await stream.done()
+    const timer = setInterval(step, progressStepMs)
+    timers.add(timer)
+    step()
+  }
+  app.get<{ Params: { id: string } }>('/demo/orders/:id/progress', {
+    schema: { params: { type: 'object', properties: { id: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' } } } }
+  }, async (request, reply) => {
+    const orderId = request.params.id
+    if (!orders.has(orderId)) {
+      orders.add(orderId)
+      runOrder(orderId)
+    }
+    await serveChannel(request, reply, `order:${orderId}`, 0)
   })
 }
 

@@ -64,6 +64,12 @@ export class Channels {
     this.store.end(PREFIX + channel, 'done')
   }
 
+  /** Id of the newest event of a channel (0 when none): to read only what comes next. */
+  async lastId (channel: string): Promise<number> {
+    checkName(channel)
+    return (await this.store.state(PREFIX + channel))?.lastId ?? 0
+  }
+
   /** Reads a channel from `afterId` (made if new, so a reader can wait for the first event). */
   async read (channel: string, afterId: number, listener: JournalListener): Promise<Unsubscribe> {
     checkName(channel)
