@@ -45,8 +45,8 @@ async function runtimePackages (entries: string[]): Promise<Map<string, string>>
   return packages
 }
 
-t.test('what the image runs imports only production dependencies', async (t) => {
-  const packages = await runtimePackages([join(root, 'server.ts'), join(root, 'lib', 'mock', 'main.ts')])
+t.test('what the image runs, and the package entry, import only production dependencies', async (t) => {
+  const packages = await runtimePackages([join(root, 'server.ts'), join(root, 'lib', 'mock', 'main.ts'), join(root, 'index.ts')])
   t.ok(packages.has('fastify'), 'the scan finds the imports (fastify among them)')
   for (const [name, from] of packages) {
     t.ok(pkg.dependencies?.[name], `${name} (imported by ${from}) is in dependencies`)
