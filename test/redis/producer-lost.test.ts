@@ -3,18 +3,14 @@
  * hook, no end marker, its lease simply stops being renewed). A reader on another instance must
  * get `producer_lost` within the lease time, never an endless wait.
  */
-import { spawn } from 'node:child_process'
-import { createServer } from 'node:net'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { startMockUpstream } from '../../lib/mock/index.js'
 import { startRedis } from '../fixtures/redis.js'
 import { startRelay } from '../fixtures/relay.js'
+import { startRelayProcess } from '../fixtures/relay-process.js'
 import { collectSse } from '../fixtures/sse-client.js'
 import type { CollectedEvent } from '../fixtures/sse-client.js'
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 /** The store's default lease (3 s) plus its check interval (1 s): the promise of the issue. */
 const LEASE_BOUND_MS = 4000
 
@@ -26,19 +22,8 @@ t.test('kill -9 of the producing instance: the reader on B gets producer_lost wi
   const env = { REDIS_URL: redis.url, UPSTREAM_URL: mock.url }
 
   // A: the real server entry, in its own process.
-  const port = await freePort()
-  let output = ''
-  const a = spawn(process.execPath, ['--import', 'tsx', 'server.ts'], {
-    cwd: root,
-    env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  a.stdout?.on('data', (chunk: Buffer) => { output += chunk.toString() })
-  a.stderr?.on('data', (chunk: Buffer) => { output += chunk.toString() })
-  const exited = new Promise<NodeJS.Signals | null>((resolve) => a.once('exit', (_code, signal) => resolve(signal)))
-  t.teardown(() => { if (a.exitCode === null && a.signalCode === null) a.kill('SIGKILL') })
-  const aUrl = `http://127.0.0.1:${port}`
-  await until(async () => (await fetch(`${aUrl}/readyz`)).status === 200, 30_000, () => `A ready (output: ${output})`)
+  const a = await startRelayProcess(t, env)
+  const aUrl = a.url
 
   const b = await startRelay({ env })
   t.teardown(async () => { await b.close() })
@@ -62,7 +47,7 @@ t.test('kill -9 of the producing instance: the reader on B gets producer_lost wi
       }
     }
   })
-  t.equal(await exited, 'SIGKILL', 'A was killed mid-generation')
+  t.equal((await a.exited).signal, 'SIGKILL', 'A was killed mid-generation')
   const error = res.events.find((e) => e.event === 'error')
   t.ok(error !== undefined, 'B\'s reader got an error event')
   t.match(JSON.parse(error?.data ?? '{}'), { type: 'error', code: 'producer_lost' })
@@ -86,27 +71,4 @@ function textOf (events: readonly CollectedEvent[]): string {
     .filter((p) => p.type === 'delta')
     .map((p) => p.content)
     .join('')
-}
-
-async function until (check: () => Promise<boolean>, timeoutMs: number, what: () => string): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    try {
-      if (await check()) return
-    } catch {}
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what()}`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-}
-
-async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      const port = typeof address === 'object' && address !== null ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
 }
