@@ -1,7 +1,7 @@
 import { badResponse, inBandError } from '../errors.js'
 import type { ChatRequestBody } from '../types.js'
 import { parseLoose } from './openai.js'
-import { asRecord, usageEvent } from './types.js'
+import { asRecord, typedRecord, usageEvent } from './types.js'
 import type { Adapter, EventSink, RequestShape } from './types.js'
 
 /** OpenAI-only parameters the Messages API rejects; the ones it renames are rebuilt below. */
@@ -84,16 +84,9 @@ export class AnthropicAdapter implements Adapter {
   }
 
   onEvent (event: string | undefined, data: string): void {
-    let parsed: unknown
-    try {
-      parsed = JSON.parse(data)
-    } catch {
-      if (event === 'error') return this.#sink.fail(inBandError(data, this.#apiKey))
-      return this.#sink.fail(badResponse(`upstream sent a data line that is not JSON: ${JSON.stringify(data.slice(0, 80))}`))
-    }
-    const record = asRecord(parsed)
-    if (record === undefined) return
-    const type = typeof record.type === 'string' ? record.type : event
+    const typed = typedRecord(event, data, this.#sink, this.#apiKey)
+    if (typed === undefined) return
+    const { record, type } = typed
     switch (type) {
       case 'content_block_delta': {
         const delta = asRecord(record.delta)

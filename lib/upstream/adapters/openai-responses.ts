@@ -1,7 +1,7 @@
 import { badResponse, inBandError } from '../errors.js'
 import type { ChatRequestBody } from '../types.js'
 import { parseLoose } from './openai.js'
-import { asRecord, usageEvent } from './types.js'
+import { asRecord, typedRecord, usageEvent } from './types.js'
 import type { Adapter, EventSink, RequestShape } from './types.js'
 
 /** Chat Completions parameters with no Responses equivalent, or renamed below. */
@@ -52,16 +52,9 @@ export class ResponsesAdapter implements Adapter {
       if (this.#ended) return
       return this.#sink.fail(badResponse('upstream sent [DONE] before a response.completed event'))
     }
-    let parsed: unknown
-    try {
-      parsed = JSON.parse(data)
-    } catch {
-      if (event === 'error') return this.#sink.fail(inBandError(data, this.#apiKey))
-      return this.#sink.fail(badResponse(`upstream sent a data line that is not JSON: ${JSON.stringify(data.slice(0, 80))}`))
-    }
-    const record = asRecord(parsed)
-    if (record === undefined) return
-    const type = typeof record.type === 'string' ? record.type : event
+    const typed = typedRecord(event, data, this.#sink, this.#apiKey)
+    if (typed === undefined) return
+    const { record, type } = typed
     switch (type) {
       case 'response.output_text.delta':
         if (typeof record.delta === 'string' && record.delta !== '') this.#sink.emit({ type: 'delta', choice: 0, content: record.delta })

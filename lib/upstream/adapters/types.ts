@@ -1,3 +1,4 @@
+import { badResponse, inBandError } from '../errors.js'
 import type { UpstreamError, UpstreamEvent, UsageEvent } from '../types.js'
 
 /** Where an adapter delivers what it reads. Implemented by the attempt that owns the request. */
@@ -47,4 +48,23 @@ export function usageEvent (prompt: unknown, completion: unknown, total?: unknow
 /** `value` as a plain object, or `undefined`. */
 export function asRecord (value: unknown): Record<string, unknown> | undefined {
   return value !== null && typeof value === 'object' && !Array.isArray(value) ? value as Record<string, unknown> : undefined
+}
+
+/**
+ * Reads one event of an API whose events carry a `type` (Responses, Anthropic Messages): the JSON
+ * record and its type (the payload's `type`, else the SSE `event:` name). A data line that is not
+ * JSON fails the stream (as the upstream's own error when the event is `error`); a JSON value
+ * that is not an object is skipped (`undefined`).
+ */
+export function typedRecord (event: string | undefined, data: string, sink: EventSink, apiKey: string | undefined): { record: Record<string, unknown>, type: string | undefined } | undefined {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(data)
+  } catch {
+    sink.fail(event === 'error' ? inBandError(data, apiKey) : badResponse(`upstream sent a data line that is not JSON: ${JSON.stringify(data.slice(0, 80))}`))
+    return undefined
+  }
+  const record = asRecord(parsed)
+  if (record === undefined) return undefined
+  return { record, type: typeof record.type === 'string' ? record.type : event }
 }
