@@ -4,17 +4,10 @@
  * New chat starts over with a new conversation id.
  */
 import t from 'tap'
-import { startMockUpstream } from '../../lib/mock/index.js'
-import { startRelay } from '../fixtures/relay.js'
-import { answerText, chromiumMissing, launchBrowser, openPage, sendPrompt, setExtraBody, waitForAnswerState } from '../fixtures/browser.js'
+import { answerText, chromiumMissing, browserStack, openPage, sendPrompt, setExtraBody, waitForAnswerState } from '../fixtures/browser.js'
 
 t.test('a multi-turn, keyboard-driven conversation', { skip: chromiumMissing }, async (t) => {
-  const mock = await startMockUpstream()
-  t.teardown(() => mock.close())
-  const relay = await startRelay({ env: { UPSTREAM_URL: mock.url } })
-  t.teardown(() => relay.close())
-  const browser = await launchBrowser()
-  t.teardown(() => browser.close())
+  const { mock, relay, browser } = await browserStack(t)
   const { page, log } = await openPage(browser, relay.url)
   const posts: Array<{ conversationId?: string }> = []
   page.on('request', (request) => {

@@ -5,9 +5,7 @@
  */
 import t from 'tap'
 import type { Page } from 'playwright-core'
-import { startMockUpstream } from '../../lib/mock/index.js'
-import { startRelay } from '../fixtures/relay.js'
-import { answerText, chromiumMissing, launchBrowser, openPage, sendPrompt, setExtraBody, waitForAnswerState } from '../fixtures/browser.js'
+import { answerText, browserStack, chromiumMissing, openPage, sendPrompt, setExtraBody, waitForAnswerState } from '../fixtures/browser.js'
 
 const good = ['All', ' good', ' now.']
 
@@ -19,13 +17,8 @@ async function visibleError (page: Page) {
 }
 
 t.test('errors show with a retry that works', { skip: chromiumMissing }, async (t) => {
-  const mock = await startMockUpstream()
-  t.teardown(() => mock.close())
   // No retries inside the relay: the upstream's 500 reaches the page at once.
-  const relay = await startRelay({ env: { UPSTREAM_URL: mock.url, UPSTREAM_MAX_RETRIES: '0' } })
-  t.teardown(() => relay.close())
-  const browser = await launchBrowser()
-  t.teardown(() => browser.close())
+  const { relay, browser } = await browserStack(t, { UPSTREAM_MAX_RETRIES: '0' })
 
   t.test('an upstream 500 before the first token', async (t) => {
     const { page, log } = await openPage(browser, relay.url)
@@ -84,12 +77,7 @@ t.test('errors show with a retry that works', { skip: chromiumMissing }, async (
 })
 
 t.test('a relay with RELAY_API_KEYS asks for the key, then streams with it', { skip: chromiumMissing }, async (t) => {
-  const mock = await startMockUpstream()
-  t.teardown(() => mock.close())
-  const relay = await startRelay({ env: { UPSTREAM_URL: mock.url, RELAY_API_KEYS: 'key-one,key-two' } })
-  t.teardown(() => relay.close())
-  const browser = await launchBrowser()
-  t.teardown(() => browser.close())
+  const { mock, relay, browser } = await browserStack(t, { RELAY_API_KEYS: 'key-one,key-two' })
   const { page, log } = await openPage(browser, relay.url)
 
   await setExtraBody(page, { mock: { tokens: good, tokenDelayMs: 30, jitterMs: 0, tag: 'keyed' } })

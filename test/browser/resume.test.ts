@@ -3,21 +3,14 @@
  * mid-answer, both end with exactly the model's text, each character once.
  */
 import t from 'tap'
-import { startMockUpstream } from '../../lib/mock/index.js'
-import { startRelay } from '../fixtures/relay.js'
-import { answerStat, answerText, chromiumMissing, launchBrowser, openPage, sendPrompt, setExtraBody, waitForAnswerState, waitForTextLength } from '../fixtures/browser.js'
+import { answerStat, answerText, chromiumMissing, browserStack, openPage, sendPrompt, setExtraBody, waitForAnswerState, waitForTextLength } from '../fixtures/browser.js'
 
 const tokens = Array.from({ length: 50 }, (_, i) => i % 10 === 9 ? `line ${i}\n` : `t${i} `)
 const expected = tokens.join('')
 const script = (tag: string) => ({ mock: { tokens, tokenDelayMs: 80, firstTokenDelayMs: 50, jitterMs: 0, tag } })
 
 t.test('offline mid-answer and back: the answer continues where it was', { skip: chromiumMissing }, async (t) => {
-  const mock = await startMockUpstream()
-  t.teardown(() => mock.close())
-  const relay = await startRelay({ env: { UPSTREAM_URL: mock.url } })
-  t.teardown(() => relay.close())
-  const browser = await launchBrowser()
-  t.teardown(() => browser.close())
+  const { mock, relay, browser } = await browserStack(t)
   const { context, page, log } = await openPage(browser, relay.url)
 
   await setExtraBody(page, script('offline'))
@@ -39,12 +32,7 @@ t.test('offline mid-answer and back: the answer continues where it was', { skip:
 })
 
 t.test('reload mid-answer: the page re-attaches and finishes the same answer', { skip: chromiumMissing }, async (t) => {
-  const mock = await startMockUpstream()
-  t.teardown(() => mock.close())
-  const relay = await startRelay({ env: { UPSTREAM_URL: mock.url } })
-  t.teardown(() => relay.close())
-  const browser = await launchBrowser()
-  t.teardown(() => browser.close())
+  const { mock, relay, browser } = await browserStack(t)
   const { page, log } = await openPage(browser, relay.url)
 
   await setExtraBody(page, script('reload'))

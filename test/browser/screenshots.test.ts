@@ -6,10 +6,8 @@
 import t from 'tap'
 import type { Browser } from 'playwright-core'
 import type { Test } from 'tap'
-import { startMockUpstream } from '../../lib/mock/index.js'
-import { startRelay } from '../fixtures/relay.js'
 import type { RunningRelay } from '../fixtures/relay.js'
-import { answerText, chromiumMissing, DESKTOP, launchBrowser, openPage, PHONE, screenshot, sendPrompt, setExtraBody, waitForAnswerState, waitForTextLength } from '../fixtures/browser.js'
+import { answerText, chromiumMissing, DESKTOP, browserStack, openPage, PHONE, screenshot, sendPrompt, setExtraBody, waitForAnswerState, waitForTextLength } from '../fixtures/browser.js'
 
 const turns = [
   {
@@ -43,12 +41,7 @@ async function conversation (t: Test, browser: Browser, relay: RunningRelay, nam
 }
 
 t.test('screenshots of a finished answer', { skip: chromiumMissing }, async (t) => {
-  const mock = await startMockUpstream()
-  t.teardown(() => mock.close())
-  const relay = await startRelay({ env: { UPSTREAM_URL: mock.url } })
-  t.teardown(() => relay.close())
-  const browser = await launchBrowser()
-  t.teardown(() => browser.close())
+  const { relay, browser } = await browserStack(t)
 
   const shots = [
     { name: 'chat-desktop-light', docs: 'screenshot-desktop.png', options: { viewport: DESKTOP, colorScheme: 'light' as const } },

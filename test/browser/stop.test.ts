@@ -3,17 +3,10 @@
  * client leave), and the input comes back.
  */
 import t from 'tap'
-import { startMockUpstream } from '../../lib/mock/index.js'
-import { startRelay } from '../fixtures/relay.js'
-import { answerText, chromiumMissing, launchBrowser, openPage, sendPrompt, setExtraBody, waitForAnswerState, waitForTextLength } from '../fixtures/browser.js'
+import { answerText, chromiumMissing, browserStack, openPage, sendPrompt, setExtraBody, waitForAnswerState, waitForTextLength } from '../fixtures/browser.js'
 
 t.test('Stop mid-answer stops the text and the upstream', { skip: chromiumMissing }, async (t) => {
-  const mock = await startMockUpstream()
-  t.teardown(() => mock.close())
-  const relay = await startRelay({ env: { UPSTREAM_URL: mock.url } })
-  t.teardown(() => relay.close())
-  const browser = await launchBrowser()
-  t.teardown(() => browser.close())
+  const { mock, relay, browser } = await browserStack(t)
   const { page, log } = await openPage(browser, relay.url)
 
   const tokens = Array.from({ length: 80 }, (_, i) => `word${i} `)

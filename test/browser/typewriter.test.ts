@@ -5,17 +5,10 @@
  * through nginx over HTTP/2.
  */
 import t from 'tap'
-import { startMockUpstream } from '../../lib/mock/index.js'
-import { startRelay } from '../fixtures/relay.js'
-import { chromiumMissing, launchBrowser, openPage, typewriterScenario } from '../fixtures/browser.js'
+import { chromiumMissing, browserStack, openPage, typewriterScenario } from '../fixtures/browser.js'
 
 t.test('an answer grows token by token and ends as the exact text', { skip: chromiumMissing }, async (t) => {
-  const mock = await startMockUpstream()
-  t.teardown(() => mock.close())
-  const relay = await startRelay({ env: { UPSTREAM_URL: mock.url } })
-  t.teardown(() => relay.close())
-  const browser = await launchBrowser()
-  t.teardown(() => browser.close())
+  const { mock, relay, browser } = await browserStack(t)
   const { page, log } = await openPage(browser, relay.url)
   await typewriterScenario(t, page, mock, log)
 })
