@@ -4,7 +4,7 @@ import Fastify from 'fastify'
 import { formatEvent } from '../../lib/sse/index.js'
 import type { CloseReason } from '../../lib/sse/index.js'
 import ssePlugin from '../../plugins/sse.js'
-import { waitFor } from '../fixtures/sse-server.js'
+import { flood, steadyRoute, waitFor } from '../fixtures/sse-server.js'
 
 const BUDGET = 256 * 1024
 const FRAME = formatEvent({ data: 'x'.repeat(16 * 1024) })
@@ -14,25 +14,13 @@ t.test('HTTP/2: a stream that stops reading is dropped with slow_consumer; its s
   t.teardown(() => app.close())
   await app.register(ssePlugin)
   let reason: CloseReason | undefined
-  let maxBuffered = 0
+  const seen = { maxBuffered: 0 }
   app.get('/flood', async (_req, reply) => {
     const stream = reply.sse({ maxBufferedBytes: BUDGET, heartbeatMs: 0 })
     stream.onClose((r) => { reason = r })
-    const frameBytes = Buffer.byteLength(FRAME)
-    while (!stream.closed) {
-      for (let i = 0; i < 16 && !stream.closed; i++) {
-        const before = stream.bufferedBytes
-        if (stream.writeFrame(FRAME)) maxBuffered = Math.max(maxBuffered, before + frameBytes)
-      }
-      await new Promise((resolve) => setImmediate(resolve))
-    }
+    await flood(stream, FRAME, seen)
   })
-  app.get('/steady', async (_req, reply) => {
-    const stream = reply.sse({ heartbeatMs: 0 })
-    let n = 0
-    const timer = setInterval(() => { stream.send({ id: ++n, data: 'tick' }).catch(() => {}) }, 10)
-    stream.onClose(() => { clearInterval(timer) })
-  })
+  steadyRoute(app)
   const url = await app.listen({ host: '127.0.0.1', port: 0 })
   const client = http2.connect(url)
   t.teardown(() => { client.destroy() })
@@ -43,7 +31,7 @@ t.test('HTTP/2: a stream that stops reading is dropped with slow_consumer; its s
 
   await waitFor(() => reason !== undefined, 20_000, 'the flooded stream to close')
   t.equal(reason, 'slow_consumer')
-  t.ok(maxBuffered <= BUDGET + Buffer.byteLength(FRAME) + 64, `buffered at most ${maxBuffered} bytes`)
+  t.ok(seen.maxBuffered <= BUDGET + Buffer.byteLength(FRAME) + 64, `buffered at most ${seen.maxBuffered} bytes`)
 
   const steady = client.request({ ':path': '/steady' })
   let ticks = 0

@@ -3,13 +3,13 @@ import net from 'node:net'
 import { formatEvent } from '../../lib/sse/index.js'
 import type { CloseReason } from '../../lib/sse/index.js'
 import { collectSse } from '../fixtures/sse-client.js'
-import { startApp, waitFor } from '../fixtures/sse-server.js'
+import { flood, startApp, steadyRoute, waitFor } from '../fixtures/sse-server.js'
 
 const BUDGET = 256 * 1024
 const FRAME = formatEvent({ data: 'é'.repeat(8 * 1024) }) // 16 KiB of UTF-8, 8 Ki UTF-16 units
 
 t.test('a reader that stops reading: buffer stays within budget, closed with slow_consumer, others flow', async (t) => {
-  let maxBuffered = 0
+  const seen = { maxBuffered: 0 }
   let floodReason: CloseReason | undefined
   let floodDestroyed = false
   const { url } = await startApp(t, (app) => {
@@ -20,23 +20,9 @@ t.test('a reader that stops reading: buffer stays within budget, closed with slo
         // Destroyed right away, so the kernel and Node buffers of this reader are freed.
         floodDestroyed = reply.raw.destroyed
       })
-      // The relay's fan-out path: pre-formatted frames, written eagerly, never awaited.
-      const frameBytes = Buffer.byteLength(FRAME)
-      while (!stream.closed) {
-        for (let i = 0; i < 32 && !stream.closed; i++) {
-          // What the buffer holds once an accepted frame is in (the last one may cross the budget).
-          const before = stream.bufferedBytes
-          if (stream.writeFrame(FRAME)) maxBuffered = Math.max(maxBuffered, before + frameBytes)
-        }
-        await new Promise((resolve) => setImmediate(resolve))
-      }
+      await flood(stream, FRAME, seen)
     })
-    app.get('/steady', async (_req, reply) => {
-      const stream = reply.sse({ heartbeatMs: 0 })
-      let n = 0
-      const timer = setInterval(() => { stream.send({ id: ++n, data: 'tick' }).catch(() => {}) }, 10)
-      stream.onClose(() => { clearInterval(timer) })
-    })
+    steadyRoute(app)
   })
 
   let afterFlood = 0
@@ -60,8 +46,8 @@ t.test('a reader that stops reading: buffer stays within budget, closed with slo
   const frameBytes = Buffer.byteLength(FRAME)
   // Accounting is in bytes (not UTF-16 units): the buffer exceeds the budget by at most the frame
   // that crossed it (and HTTP chunk framing, a few bytes).
-  t.ok(maxBuffered > BUDGET, 'the budget was reached')
-  t.ok(maxBuffered <= BUDGET + frameBytes + 64, `buffered at most ${maxBuffered} bytes (budget ${BUDGET} + one ${frameBytes}-byte frame)`)
+  t.ok(seen.maxBuffered > BUDGET, 'the budget was reached')
+  t.ok(seen.maxBuffered <= BUDGET + frameBytes + 64, `buffered at most ${seen.maxBuffered} bytes (budget ${BUDGET} + one ${frameBytes}-byte frame)`)
 
   const res = await steady
   t.ok(res.aborted, 'the other stream kept flowing after the slow one was dropped')
