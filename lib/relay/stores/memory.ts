@@ -1,4 +1,4 @@
-import { entrySize, makeEntry } from '../journal.js'
+import { entrySize, exactlyOnce, makeEntry } from '../journal.js'
 import type { EndReason, JournalEntry, JournalListener, JournalMeta, Unsubscribe } from '../journal.js'
 import type { ChannelEventInput, ChannelRetention, ControlMessage, JournalState, RelayStore } from '../store.js'
 import { StoreFullError } from '../errors.js'
@@ -154,6 +154,9 @@ export class MemoryStore implements RelayStore {
       journal.touchedAt = Date.now()
       this.trim(journal, journal.touchedAt)
     }
+    // A reader ahead of the journal (an id from before a channel was forgotten and made again)
+    // gets only the entries after its id, live ones too.
+    if (afterId > journal.base + journal.entries.length) listener = exactlyOnce(afterId, listener)
     // Events a channel's retention already dropped cannot be replayed: the reader gets what is kept.
     const from = Math.max(0, afterId - journal.base)
     if (from < journal.entries.length) listener.onEntries(journal.entries.slice(from))
@@ -273,6 +276,10 @@ export class MemoryStore implements RelayStore {
 
   /** Frees at least `bytes` by dropping ended journals, oldest first. False if not enough could be. */
   private evict (bytes: number): boolean {
+    // Not enough even with every ended journal gone: refuse, and keep them replayable.
+    let evictable = 0
+    for (const key of this.endedOrder) evictable += this.journals.get(key)?.bytes ?? 0
+    if (evictable < bytes) return false
     let freed = 0
     for (const key of this.endedOrder) {
       if (freed >= bytes) break
