@@ -122,10 +122,11 @@ t.test('a reader that never reads is dropped with slow_consumer; the other reade
   // The slow reader: the server destroyed its connection. Reading what is left in the kernel
   // buffers ends in EOF or a reset, without the client ever closing.
   slow.resume()
+  let timer: NodeJS.Timeout | undefined
   await Promise.race([
     slowClosed,
-    new Promise((_resolve, reject) => setTimeout(() => reject(new Error('the dropped connection was not closed by the server')), 10_000))
-  ])
+    new Promise((_resolve, reject) => { timer = setTimeout(() => reject(new Error('the dropped connection was not closed by the server')), 10_000) })
+  ]).finally(() => clearTimeout(timer))
   t.pass('the server closed the slow reader\'s connection')
   const raw = Buffer.concat(received)
   const headerEnd = raw.indexOf('\r\n\r\n')
