@@ -404,8 +404,9 @@ class Player {
   }
 
   /**
-   * Benchmark mode: one pre-rendered chunk per token, batched into few writes, paced by a 10 ms
-   * tick when a rate is set, and honouring `drain` so a slow reader slows the mock down.
+   * Benchmark mode: one pre-rendered chunk per token, batched into few writes, paced (when a rate
+   * is set) by sleeping until the next token is due, at least 10 ms, and honouring `drain` so a
+   * slow reader slows the mock down.
    */
   async #fast (): Promise<void> {
     const fast = this.#script.fast ?? {}
@@ -429,7 +430,15 @@ class Player {
         this.#tokenSent(due - this.#record.tokensSent)
         if (!this.#write(batch)) await once(this.#res, 'drain', { signal: this.#signal })
       }
-      if (rate > 0 && sent < total) await this.#sleep(10)
+      if (rate > 0 && sent < total) {
+        // Sleep until the next token is due (at least one 10 ms tick, so high rates batch): at
+        // 5 tokens/s that is one timer per token, not 20 idle 10 ms ticks, which at 10,000
+        // streams was a million timer wake-ups a second and made the mock the bottleneck.
+        // A plain timer, not #sleep's abortable one: an abort is seen when it fires.
+        const wait = Math.max(10, started + sent * 1000 / rate - performance.now())
+        await new Promise((resolve) => setTimeout(resolve, wait))
+        this.#signal.throwIfAborted()
+      }
     }
     this.#write(`data: {"id":"${id}","object":"chat.completion.chunk","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n`)
     this.#write(`data: {"id":"${id}","object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":1,"completion_tokens":${total},"total_tokens":${total + 1}}}\n\n`)

@@ -1,0 +1,135 @@
+/** The results' shape, the markdown table and the SVG chart (drawn by hand: a few rects and texts). */
+import type { Load } from './load/index.js'
+import type { Result } from './run.js'
+
+export interface CostSummary {
+  /** Median over every slice of every round. */
+  cpuUsPerToken: number
+  p50Ms: number
+  p99Ms: number
+  rssMB: number
+  eldP99Ms: number
+  errors: number
+  runs: Result[]
+}
+
+export interface Results {
+  date: string
+  machine: { cpu: string, cores: number, ramGB: number }
+  node: string
+  command: string
+  mode: 'quick' | 'full'
+  pinning: string
+  loads: Record<string, Load>
+  cost?: Record<string, CostSummary>
+  latency?: Record<string, Result>
+  ttft?: Record<string, Result>
+  capacity?: Result
+  ramp?: Record<string, { sustainedStreams: number, sustainedTokensPerSecond: number, limit: string, steps: Array<{ streams: number, tokensPerSecond: number, p99Ms: number, serverCpuPct: number, clientCpuPct: number, errors: number }> }>
+  nginx?: { direct: Result, viaNginx: Result } | { skipped: string }
+  redis?: { memory: Result, redis: Result, ratio: number } | { skipped: string }
+  /** One channel, N subscribers, 1 event/s: `cpuUsPerToken` is CPU per delivered event, `latencyMs` publish → received. */
+  broadcast?: Record<string, Result>
+  goals: Array<{ goal: string, measured: string, met: boolean }>
+}
+
+const fmt = (n: number | undefined, digits = 2): string => n === undefined || !Number.isFinite(n) ? '–' : n.toFixed(digits)
+const loadText = (l: Load): string => `${l.streams.toLocaleString('en')} streams × ${l.tokensPerSecond} tok/s`
+
+export function renderMarkdown (r: Results): string {
+  const out: string[] = []
+  out.push(`## Benchmark (${r.mode}): ${r.date.slice(0, 10)}`, '')
+  out.push(`${r.machine.cpu}, ${r.machine.cores} cores, ${r.machine.ramGB} GB RAM, Node ${r.node}. ${r.pinning}. Command: \`${r.command}\`.`, '')
+  if (r.cost !== undefined) {
+    const relay = r.cost.relay?.cpuUsPerToken
+    const floor = r.cost.passthrough?.cpuUsPerToken
+    out.push(`### Cost: CPU per relayed token at ${loadText(r.loads.cost as Load)} (${r.mode === 'full' ? '3 interleaved rounds' : '1 round'}, median of ${(r.loads.cost?.measureMs ?? 0) / (r.loads.cost?.sliceMs ?? 1)}-s... slices)`.replace('-s... slices', ' slices per round'), '')
+    out.push('| server | CPU µs/token | × this relay | × passthrough | p50 ms | p99 ms | RSS MB | ELD p99 ms | errors |')
+    out.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|')
+    for (const [name, c] of Object.entries(r.cost)) {
+      out.push(`| ${name} | ${fmt(c.cpuUsPerToken)} | ${relay === undefined ? '–' : `${fmt(c.cpuUsPerToken / relay)}×`} | ${floor === undefined ? '–' : `${fmt(c.cpuUsPerToken / floor)}×`} | ${fmt(c.p50Ms)} | ${fmt(c.p99Ms)} | ${fmt(c.rssMB, 0)} | ${fmt(c.eldP99Ms)} | ${c.errors} |`)
+    }
+    out.push('')
+  }
+  const rows: string[] = []
+  const row = (scenario: string, m: Result | undefined, note = ''): void => {
+    if (m === undefined) return
+    rows.push(`| ${scenario} | ${m.server} | ${m.deliveredPerSecond.toLocaleString('en')} | ${fmt(m.latencyMs.p50)} | ${fmt(m.latencyMs.p99)} | ${fmt(m.ttftMs.p50)} | ${fmt(m.cpuUsPerToken)} | ${Number.isFinite(m.rssMB) ? fmt(m.rssMB, 0) : '–'} | ${fmt(m.eldMs?.p99)} | ${m.serverCpuPct} / ${m.clientCpuPct} | ${note} |`)
+  }
+  if (r.latency !== undefined) for (const m of Object.values(r.latency)) row(`latency, ${loadText(r.loads.latency as Load)}`, m)
+  if (r.ttft !== undefined) {
+    const direct = r.ttft.direct?.ttftMs.p50
+    for (const [name, m] of Object.entries(r.ttft)) row(`first token, ${loadText(r.loads.ttft as Load)}`, m, name === 'direct' || direct === undefined ? '' : `TTFT overhead p50 ${fmt(m.ttftMs.p50 - direct)} ms, p99 ${fmt(m.ttftMs.p99 - (r.ttft.direct?.ttftMs.p99 ?? NaN))} ms`)
+  }
+  if (r.capacity !== undefined) row(`capacity, ${loadText({ ...r.loads.capacity as Load })}`, r.capacity, `${fmt(r.capacity.rssPerStreamKB, 1)} KB RSS/stream; ELD max ${fmt(r.capacity.eldMs?.max)} ms`)
+  if (r.nginx !== undefined && 'viaNginx' in r.nginx) row(`through nginx, ${loadText(r.loads.latency as Load)}`, r.nginx.viaNginx, `direct: p99 ${fmt(r.nginx.direct.latencyMs.p99)} ms`)
+  if (r.redis !== undefined && 'redis' in r.redis) row(`Redis journal, ${loadText(r.loads.cost as Load)}`, r.redis.redis, `${fmt(r.redis.ratio)}× the memory journal's CPU/token`)
+  if (rows.length > 0) {
+    out.push('### Latency, first token, capacity', '')
+    out.push('Latency: mock send timestamp (embedded in each token) → load generator receive, per token. TTFT: request written → first token received.', '')
+    out.push('| scenario | server | tok/s | p50 ms | p99 ms | TTFT p50 ms | CPU µs/token | RSS MB | ELD p99 ms | CPU % server / client | note |')
+    out.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|')
+    out.push(...rows, '')
+  }
+  if (r.broadcast !== undefined && Object.keys(r.broadcast).length > 0) {
+    const b = r.loads.broadcast as Load
+    const relay = r.broadcast.relay?.cpuUsPerToken
+    out.push(`### Broadcast: one channel, ${b.streams.toLocaleString('en')} subscribers, 1 event/s (${b.measureMs / 1000} s window)`, '')
+    out.push('Latency: publish time (embedded in the event) → received by the subscriber. CPU: server CPU over the window / events delivered in it.', '')
+    out.push('| server | deliveries/s | p50 ms | p99 ms | max ms | CPU µs / delivered event | × this relay | RSS MB | KB / subscriber | ELD p99 ms | errors |')
+    out.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
+    for (const [name, m] of Object.entries(r.broadcast)) {
+      out.push(`| ${name} | ${m.deliveredPerSecond.toLocaleString('en')} | ${fmt(m.latencyMs.p50)} | ${fmt(m.latencyMs.p99)} | ${fmt(m.latencyMs.max)} | ${fmt(m.cpuUsPerToken)} | ${relay === undefined ? '–' : `${fmt(m.cpuUsPerToken / relay)}×`} | ${fmt(m.rssMB, 0)} | ${fmt(m.rssPerStreamKB, 1)} | ${fmt(m.eldMs?.p99)} | ${m.stats.httpErrors + m.stats.socketErrors + m.stats.idGaps + m.stats.idDuplicates + m.stats.shortStreams} |`)
+    }
+    out.push('')
+  }
+  if (r.ramp !== undefined) {
+    out.push('### Ramp: most 5 tok/s streams with p99 ≤ 100 ms and no errors', '')
+    out.push('| server | sustained streams | tok/s | stopped by |')
+    out.push('|---|---:|---:|---|')
+    for (const [name, ramp] of Object.entries(r.ramp)) out.push(`| ${name} | ${ramp.sustainedStreams.toLocaleString('en')} | ${ramp.sustainedTokensPerSecond.toLocaleString('en')} | ${ramp.limit} |`)
+    out.push('')
+  }
+  const skipped = [r.nginx, r.redis].filter((x): x is { skipped: string } => x !== undefined && 'skipped' in x)
+  for (const s of skipped) out.push(`Not measured: ${s.skipped}.`, '')
+  if (r.goals.length > 0) {
+    out.push('### Goals', '')
+    for (const g of r.goals) out.push(`- ${g.met ? '✅' : '❌'} ${g.goal}: ${g.measured}`)
+    out.push('')
+  }
+  return out.join('\n')
+}
+
+/** Two bar groups (CPU µs/token and p99 ms at the cost load), one bar per server. */
+export function renderSvg (r: Results): string {
+  const entries = Object.entries(r.cost ?? {})
+  const width = 760
+  const rowH = 26
+  const left = 170
+  const barW = (width - left - 90) / 1
+  const panel = (title: string, y0: number, values: Array<[string, number]>, unit: string): string => {
+    const max = Math.max(...values.map(([, v]) => Number.isFinite(v) ? v : 0), 1e-9)
+    let s = `<text x="10" y="${y0}" font-weight="bold">${esc(title)}</text>\n`
+    values.forEach(([name, v], i) => {
+      const y = y0 + 12 + i * rowH
+      const w = Number.isFinite(v) ? Math.max(1, v / max * barW) : 0
+      const color = name === 'relay' ? '#2f7d32' : name === 'passthrough' ? '#888' : '#4a6fa5'
+      s += `<text x="${left - 8}" y="${y + 15}" text-anchor="end">${esc(name)}</text>\n`
+      s += `<rect x="${left}" y="${y}" width="${w.toFixed(1)}" height="${rowH - 8}" fill="${color}"/>\n`
+      s += `<text x="${(left + w + 6).toFixed(1)}" y="${y + 15}">${Number.isFinite(v) ? v.toFixed(2) : '–'} ${unit}</text>\n`
+    })
+    return s
+  }
+  const h1 = 30 + entries.length * rowH
+  const height = 40 + 2 * h1 + 30
+  const cost = r.loads.cost as Load
+  let body = `<text x="10" y="20" font-size="14" font-weight="bold">${esc(`fastify-llm-relay vs peers, ${loadText(cost)} (${r.mode}, ${r.date.slice(0, 10)}, Node ${r.node})`)}</text>\n`
+  body += panel('CPU per relayed token (µs, lower is better)', 50, entries.map(([n, c]) => [n, c.cpuUsPerToken]), 'µs')
+  body += panel('p99 added latency per token (ms, lower is better)', 50 + h1 + 20, entries.map(([n, c]) => [n, c.p99Ms]), 'ms')
+  body += `<text x="10" y="${height - 10}" font-size="10" fill="#555">${esc(`${r.machine.cpu}, ${r.machine.cores} cores; ${r.pinning}; ${r.command}`)}</text>\n`
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">\n<rect width="100%" height="100%" fill="white"/>\n${body}</svg>\n`
+}
+
+function esc (s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
+}

@@ -1,0 +1,383 @@
+/**
+ * `npm run bench` (quick, ≈ 2 min) / `npm run bench -- --full`: this relay against its peers,
+ * side by side, in one run. See bench/README.md for what each scenario means.
+ *
+ * Options: `--full`; `--only=cost,latency,ttft,capacity,broadcast,nginx,redis,ramp` (scenarios);
+ * `--servers=relay,naive-openai,…`; `--no-pin`; `--cpu-prof` (relay profiles into bench/results/prof/).
+ */
+import { mkdirSync, writeFileSync, existsSync, readFileSync } from 'node:fs'
+import { cpus, totalmem } from 'node:os'
+import { join } from 'node:path'
+import { median, runLoad } from './load/index.js'
+import type { Load, Measured, Target } from './load/index.js'
+import { canPin, childPids, pin, repoRoot, rssBytes, startNode } from './load/procs.js'
+import type { Child } from './load/procs.js'
+import { renderMarkdown, renderSvg } from './report.js'
+import type { Results } from './report.js'
+
+const argv = process.argv.slice(2)
+const flag = (name: string): string | undefined => {
+  const hit = argv.find((a) => a === `--${name}` || a.startsWith(`--${name}=`))
+  if (hit === undefined) return undefined
+  return hit.includes('=') ? hit.slice(hit.indexOf('=') + 1) : ''
+}
+const full = flag('full') !== undefined
+const pinOn = flag('no-pin') === undefined && canPin
+const SERVER_CORE = pinOn ? 0 : undefined
+const CLIENT_CORE = pinOn ? 1 : undefined
+const only = flag('only')?.split(',')
+const wanted = (scenario: string): boolean => only === undefined || only.includes(scenario)
+const cpuProf = flag('cpu-prof') !== undefined
+
+export const SERVERS = ['relay', 'naive-openai', 'fastify-sse-openai', 'ai-sdk', 'passthrough'] as const
+type ServerName = typeof SERVERS[number]
+const servers = (flag('servers')?.split(',') ?? [...SERVERS]) as ServerName[]
+/** Servers of the broadcast scenario only (a channel to N subscribers, no upstream). */
+type BroadcastServer = 'relay' | 'better-sse-channel'
+const scripts: Record<ServerName | BroadcastServer, string> = {
+  relay: 'bench/servers/relay.ts',
+  'better-sse-channel': 'bench/peers/better-sse-channel.ts',
+  'naive-openai': 'bench/peers/naive-openai.ts',
+  'fastify-sse-openai': 'bench/peers/fastify-sse-openai.ts',
+  'ai-sdk': 'bench/peers/ai-sdk.ts',
+  passthrough: 'bench/peers/passthrough.ts'
+}
+
+const t0 = Date.now()
+const log = (line: string): void => {
+  process.stdout.write(`[${((Date.now() - t0) / 1000).toFixed(0).padStart(4)}s] ${line}\n`)
+}
+
+// ---- processes ----
+
+async function startMock (): Promise<{ child: Child, port: number }> {
+  const child = startNode('mock', 'bench/servers/mock.ts', { core: CLIENT_CORE })
+  const { port } = await child.next<{ port: number }>('ready')
+  return { child, port }
+}
+
+async function startServer (name: ServerName | BroadcastServer, upstream: string, env: Record<string, string> = {}): Promise<{ child: Child, port: number, idleRss: number }> {
+  const nodeArgs = cpuProf && name === 'relay' ? ['--cpu-prof', `--cpu-prof-dir=${join(repoRoot, 'bench/results/prof')}`] : []
+  // BENCH_SERVER_NODE_ARGS="--trace-gc …": extra node flags for the measured servers only (diagnosis).
+  nodeArgs.push(...(process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean))
+  const child = startNode(name, scripts[name], {
+    core: SERVER_CORE,
+    nodeArgs,
+    env: {
+      UPSTREAM_URL: upstream,
+      LOG_LEVEL: 'warn',
+      // The bench is one client IP opening thousands of streams: lift the per-client limit.
+      MAX_STREAMS_PER_CLIENT: '100000',
+      MAX_STREAMS: '100000',
+      ...env
+    }
+  })
+  const { port } = await child.next<{ port: number }>('ready', 60_000)
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  return { child, port, idleRss: rssBytes(child.pid) }
+}
+
+export type Result = Measured & { idleRssMB: number, rssPerStreamKB: number }
+
+interface MeasureOptions {
+  env?: Record<string, string>
+  /** Put something between the load and the server (nginx): returns the port to load and pids to count. */
+  front?: (port: number) => Promise<{ port: number, pids: number[], stop: () => Promise<void> }>
+  label?: string
+}
+
+/** One server (and a fresh mock) for one load; both are stopped after. */
+async function measure (name: ServerName | 'direct', load: Load, options: MeasureOptions = {}): Promise<Result> {
+  const mock = await startMock()
+  let server: { child: Child, port: number, idleRss: number } | undefined
+  let front: Awaited<ReturnType<NonNullable<MeasureOptions['front']>>> | undefined
+  try {
+    let target: Target
+    if (name === 'direct') {
+      target = { name: options.label ?? 'mock (direct)', port: mock.port, path: '/v1/chat/completions', direct: true }
+    } else {
+      server = await startServer(name, `http://127.0.0.1:${mock.port}/v1`, options.env)
+      target = { name: options.label ?? name, port: server.port, server: server.child, path: '/v1/chat/stream' }
+      if (options.front !== undefined) {
+        front = await options.front(server.port)
+        target = { ...target, port: front.port, extraPids: front.pids }
+      }
+    }
+    log(`${target.name}: ${load.streams} streams × ${load.tokensPerSecond} tok/s (${load.tokens}-token answers), ramp ${load.rampMs / 1000}s + warm ${load.warmMs / 1000}s + measure ${load.measureMs / 1000}s`)
+    const m = await runLoad(target, load, { mock: mock.child, clientCore: CLIENT_CORE, progress: (line) => log(`  ${line}`) })
+    const idleRssMB = server === undefined ? NaN : Math.round(server.idleRss / 2 ** 20 * 10) / 10
+    const rssPerStreamKB = server === undefined ? NaN : Math.round((m.rssMB - idleRssMB) * 1024 / load.streams * 10) / 10
+    log(`  → ${summary(m)}`)
+    return { ...m, idleRssMB, rssPerStreamKB }
+  } finally {
+    await front?.stop()
+    if (server !== undefined) {
+      if (cpuProf && name === 'relay') {
+        // --cpu-prof writes its profile on a clean exit only.
+        server.child.send({ type: 'stop' })
+        await new Promise((resolve) => setTimeout(resolve, 2000))
+      }
+      await server.child.kill()
+    }
+    await mock.child.kill()
+  }
+}
+
+/**
+ * Broadcast: `subscribers` SSE readers of one channel, the server publishing one event a second
+ * in-process (its publish time embedded in the data). Delivery latency is publish → received;
+ * CPU per delivered event is the server's CPU over the window / events received in it.
+ */
+async function measureBroadcast (name: BroadcastServer, load: Load): Promise<Result> {
+  // No upstream is used: a closed port keeps the relay from starting its embedded mock.
+  const server = await startServer(name, 'http://127.0.0.1:9/v1')
+  try {
+    const channel = `bench-${Date.now()}`
+    const target: Target = { name, port: server.port, server: server.child, path: `/v1/channels/${channel}/stream`, subscribe: true }
+    log(`${name}: ${load.streams} subscribers of one channel, ${1000 / BROADCAST_INTERVAL_MS} event/s, ramp ${load.rampMs / 1000}s + warm ${load.warmMs / 1000}s + measure ${load.measureMs / 1000}s`)
+    const m = await runLoad(target, load, {
+      mock: server.child,
+      clientCore: CLIENT_CORE,
+      progress: (line) => log(`  ${line.replace('tok/s', 'deliveries/s')}`),
+      atRampEnd: () => server.child.send({ type: 'publish-start', channel, intervalMs: BROADCAST_INTERVAL_MS })
+    })
+    // Per event over the whole window (slices of 2 s hold only two events each).
+    const windowCpuUs = m.serverCpuPct / 100 * load.measureMs * 1000
+    const delivered = m.stats.tokensInWindow
+    const perEvent = delivered > 0 ? Math.round(windowCpuUs / delivered * 100) / 100 : NaN
+    const idleRssMB = Math.round(server.idleRss / 2 ** 20 * 10) / 10
+    const result: Result = { ...m, clientCpuPct: NaN, cpuUsPerToken: perEvent, idleRssMB, rssPerStreamKB: Math.round((m.rssMB - idleRssMB) * 1024 / load.streams * 10) / 10 }
+    log(`  → ${m.deliveredPerSecond} deliveries/s (of ${load.streams}/s), CPU ${perEvent} µs per delivered event (server ${m.serverCpuPct}% of a core), ` +
+      `delivery latency p50 ${m.latencyMs.p50} ms p99 ${m.latencyMs.p99} ms max ${m.latencyMs.max} ms, RSS ${m.rssMB} MB, errors ${errorsOf(m)}`)
+    return result
+  } finally {
+    await server.child.kill()
+  }
+}
+
+export function errorsOf (m: Measured): number {
+  const s = m.stats
+  return s.httpErrors + s.socketErrors + s.shortStreams + s.longStreams + s.idGaps + s.idDuplicates
+}
+
+function summary (m: Measured): string {
+  return `${m.deliveredPerSecond} tok/s, CPU ${m.cpuUsPerToken} µs/token (server ${m.serverCpuPct}% of a core, client ${m.clientCpuPct}%), ` +
+    `latency p50 ${m.latencyMs.p50} ms p99 ${m.latencyMs.p99} ms, RSS ${m.rssMB} MB` +
+    (m.eldMs === undefined ? '' : `, ELD p99 ${m.eldMs.p99} ms`) + `, errors ${errorsOf(m)}`
+}
+
+// ---- scenarios ----
+
+/** The loads. Quick mode shortens windows and scales capacity down; it never changes a shape. */
+const LOADS = {
+  // Cost: a fixed load every server carries without saturating its core.
+  cost: { streams: 500, tokensPerSecond: 20, tokens: 200, rampMs: 2000, warmMs: 2000, measureMs: full ? 16_000 : 6000, sliceMs: 2000 },
+  latency: { streams: 1000, tokensPerSecond: 20, tokens: 200, rampMs: 2000, warmMs: 2000, measureMs: full ? 16_000 : 6000, sliceMs: 2000 },
+  capacity: full
+    ? { streams: 10_000, tokensPerSecond: 5, tokens: 100, rampMs: 10_000, warmMs: 4000, measureMs: 16_000, sliceMs: 2000 }
+    : { streams: 5000, tokensPerSecond: 5, tokens: 100, rampMs: 4000, warmMs: 2000, measureMs: 6000, sliceMs: 2000 },
+  // Time to first token: few streams, short answers, so each slot asks often.
+  ttft: { streams: 20, tokensPerSecond: 50, tokens: 5, rampMs: 500, warmMs: 500, measureMs: full ? 10_000 : 4000, sliceMs: 1000 },
+  // Broadcast: 10,000 subscribers in both modes (quick only measures a shorter window).
+  broadcast: { streams: 10_000, tokensPerSecond: 1, tokens: 0, rampMs: 5000, warmMs: 2000, measureMs: full ? 20_000 : 6000, sliceMs: 2000 }
+} satisfies Record<string, Load>
+const BROADCAST_INTERVAL_MS = 1000
+
+const results: Results = {
+  date: new Date().toISOString(),
+  machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, ramGB: Math.round(totalmem() / 2 ** 30) },
+  node: process.version,
+  command: `npm run bench${full ? ' -- --full' : ''}`,
+  mode: full ? 'full' : 'quick',
+  pinning: pinOn ? 'server on core 0; mock and load generator on core 1 (taskset)' : 'not pinned',
+  loads: LOADS,
+  goals: []
+}
+
+async function costScenario (): Promise<void> {
+  const rounds = full ? 3 : 1
+  const runs: Record<string, Result[]> = {}
+  for (let round = 1; round <= rounds; round++) {
+    log(`cost, round ${round}/${rounds}`)
+    // Servers interleaved in every round: a neighbour's test slows one round of all, not all rounds of one.
+    for (const name of servers) (runs[name] ??= []).push(await measure(name, LOADS.cost))
+  }
+  results.cost = {}
+  for (const [name, list] of Object.entries(runs)) {
+    results.cost[name] = {
+      cpuUsPerToken: Math.round(median(list.flatMap((r) => r.cpuUsPerTokenSlices)) * 100) / 100,
+      p50Ms: median(list.map((r) => r.latencyMs.p50)),
+      p99Ms: median(list.map((r) => r.latencyMs.p99)),
+      rssMB: median(list.map((r) => r.rssMB)),
+      eldP99Ms: median(list.map((r) => r.eldMs?.p99 ?? NaN)),
+      errors: list.reduce((n, r) => n + errorsOf(r), 0),
+      runs: list
+    }
+  }
+}
+
+async function latencyScenario (): Promise<void> {
+  results.latency = {}
+  const names: ServerName[] = full ? servers : servers.filter((s) => s === 'relay')
+  results.latency.direct = await measure('direct', LOADS.latency)
+  for (const name of names) results.latency[name] = await measure(name, LOADS.latency)
+}
+
+async function capacityScenario (): Promise<void> {
+  if (!servers.includes('relay')) return
+  results.capacity = await measure('relay', LOADS.capacity)
+}
+
+async function ttftScenario (): Promise<void> {
+  results.ttft = {}
+  results.ttft.direct = await measure('direct', LOADS.ttft)
+  const names: ServerName[] = full ? servers : servers.filter((s) => s === 'relay')
+  for (const name of names) results.ttft[name] = await measure(name, LOADS.ttft)
+}
+
+/** Highest number of 5 tok/s streams with p99 ≤ 100 ms and no errors; stops when the client core saturates. */
+async function rampScenario (): Promise<void> {
+  results.ramp = {}
+  // Quick: two coarse steps with short windows; full: 2,500 more streams a step.
+  const steps = full ? [2500, 5000, 7500, 10_000, 12_500, 15_000, 17_500, 20_000] : [5000, 10_000]
+  for (const name of servers) {
+    const points: NonNullable<Results['ramp']>[string]['steps'] = []
+    let sustained = 0
+    let limit = 'none within the steps'
+    for (const streams of steps) {
+      const m = await measure(name, { streams, tokensPerSecond: 5, tokens: 100, rampMs: Math.max(3000, streams / 2), warmMs: full ? 3000 : 2000, measureMs: full ? 6000 : 4000, sliceMs: 2000 })
+      const errors = errorsOf(m)
+      points.push({ streams, tokensPerSecond: m.deliveredPerSecond, p99Ms: m.latencyMs.p99, serverCpuPct: m.serverCpuPct, clientCpuPct: m.clientCpuPct, errors })
+      if (m.latencyMs.p99 > 100 || errors > 0 || m.deliveredPerSecond < streams * 5 * 0.9) {
+        limit = `p99 ${m.latencyMs.p99} ms, ${errors} errors, ${m.deliveredPerSecond} tok/s at ${streams} streams`
+        break
+      }
+      sustained = streams
+      if (m.clientCpuPct > 90) {
+        limit = `the load generator's core (mock + load ${m.clientCpuPct}%) saturated first: a floor, not the server's limit`
+        break
+      }
+    }
+    results.ramp[name] = { sustainedStreams: sustained, sustainedTokensPerSecond: sustained * 5, limit, steps: points }
+  }
+}
+
+async function nginxScenario (): Promise<void> {
+  if (!servers.includes('relay')) return
+  const fixture = join(repoRoot, 'test/fixtures/nginx.ts')
+  if (!existsSync(fixture)) {
+    results.nginx = { skipped: 'test/fixtures/nginx.ts not found' }
+    return
+  }
+  const { startNginx } = await import('../test/fixtures/nginx.js')
+  const direct = results.latency?.relay ?? await measure('relay', LOADS.latency)
+  const viaNginx = await measure('relay', LOADS.latency, {
+    label: 'relay via nginx',
+    front: async (port) => {
+      const nginx = await startNginx({ relays: [`127.0.0.1:${port}`] })
+      // nginx is not the server measured for latency, but its CPU is part of the path's cost: its
+      // workers run on the client core, and their CPU is reported with the relay's separately.
+      const masterPid = Number(readFileSync(join(nginx.dir, 'nginx.pid'), 'utf8').trim())
+      const pids = [masterPid, ...childPids(masterPid)]
+      for (const pid of pids) if (CLIENT_CORE !== undefined) pin(pid, CLIENT_CORE)
+      return { port: Number(new URL(nginx.httpUrl).port), pids: [], stop: nginx.stop }
+    }
+  })
+  results.nginx = { direct, viaNginx }
+}
+
+async function redisScenario (): Promise<void> {
+  if (!servers.includes('relay')) return
+  const appSource = readFileSync(join(repoRoot, 'app.ts'), 'utf8')
+  const fixture = join(repoRoot, 'test/fixtures/redis.ts')
+  if (!/redisUrl/.test(appSource)) {
+    results.redis = { skipped: 'the Redis store is not wired into app.ts yet (REDIS_URL is read by lib/config.ts but buildApp always uses the memory store): not measured' }
+    return
+  }
+  if (!existsSync(fixture)) {
+    results.redis = { skipped: 'test/fixtures/redis.ts not found' }
+    return
+  }
+  const { startRedis } = await import('../test/fixtures/redis.js')
+  const redis = await startRedis()
+  try {
+    // Back to back, same load: the memory journal's figure is measured again here, not taken
+    // from the cost scenario minutes earlier (a neighbour's load would skew the ratio).
+    const memory = await measure('relay', LOADS.cost, { label: 'relay (memory journal)' })
+    const withRedis = await measure('relay', LOADS.cost, { label: 'relay + Redis journal', env: { REDIS_URL: redis.url } })
+    results.redis = { memory, redis: withRedis, ratio: Math.round(withRedis.cpuUsPerToken / memory.cpuUsPerToken * 100) / 100 }
+  } finally {
+    await redis.destroy()
+  }
+}
+
+async function broadcastScenario (): Promise<void> {
+  results.broadcast = {}
+  const names: BroadcastServer[] = ['relay', 'better-sse-channel']
+  for (const name of names) {
+    if (name === 'relay' && !servers.includes('relay')) continue
+    results.broadcast[name] = await measureBroadcast(name, LOADS.broadcast)
+  }
+}
+
+function goals (): void {
+  const g = results.goals
+  const cost = results.cost
+  const relay = cost?.relay?.cpuUsPerToken
+  const floor = cost?.passthrough?.cpuUsPerToken
+  if (relay !== undefined && floor !== undefined) {
+    g.push({ goal: 'CPU per token ≤ 1.3× the passthrough floor', measured: `${(relay / floor).toFixed(2)}× (${relay} vs ${floor} µs)`, met: relay / floor <= 1.3 })
+  }
+  if (relay !== undefined && cost !== undefined) {
+    const peers = Object.entries(cost).filter(([name]) => name !== 'relay' && name !== 'passthrough')
+    if (peers.length > 0) {
+      const cheapest = Math.min(...peers.map(([, c]) => c.cpuUsPerToken))
+      g.push({ goal: 'cheaper per token than every SDK peer', measured: `${relay} µs vs the cheapest peer's ${cheapest} µs`, met: relay < cheapest })
+    }
+  }
+  const cap = results.capacity
+  if (cap !== undefined) {
+    const label = `${cap.streams} streams × ${cap.tokensPerSecond} tok/s`
+    g.push({ goal: `${full ? '' : '(quick: scaled down) '}${label}: p99 ≤ 20 ms`, measured: `p99 ${cap.latencyMs.p99} ms, ${errorsOf(cap)} errors`, met: cap.latencyMs.p99 <= 20 && errorsOf(cap) === 0 })
+    g.push({ goal: `${label}: RSS ≤ 512 MB`, measured: `${cap.rssMB} MB (${cap.rssPerStreamKB} KB/stream)`, met: cap.rssMB <= 512 })
+  }
+  const lat = results.latency?.relay
+  if (lat !== undefined) {
+    g.push({ goal: '1,000 streams × 20 tok/s: p99 ≤ 2 ms', measured: `p99 ${lat.latencyMs.p99} ms (direct to the mock: ${results.latency?.direct?.latencyMs.p99 ?? '?'} ms)`, met: lat.latencyMs.p99 <= 2 })
+  }
+  if (results.redis !== undefined && 'ratio' in results.redis) {
+    g.push({ goal: 'Redis journal ≤ 1.3× the memory journal per token', measured: `${results.redis.ratio}×`, met: results.redis.ratio <= 1.3 })
+  }
+}
+
+// ---- main ----
+
+log(`fastify-llm-relay bench (${results.mode}); ${results.machine.cpu}, ${results.machine.cores} cores, ${results.machine.ramGB} GB, Node ${results.node}`)
+log(`pinning: ${results.pinning}`)
+const scenarios: Array<[string, () => Promise<void>]> = [
+  ['cost', costScenario],
+  ['latency', latencyScenario],
+  ['ttft', ttftScenario],
+  ['capacity', capacityScenario],
+  ['broadcast', broadcastScenario],
+  ['nginx', nginxScenario],
+  ['redis', redisScenario],
+  ['ramp', rampScenario]
+]
+for (const [name, run] of scenarios) {
+  if (!wanted(name)) continue
+  log(`== ${name} ==`)
+  await run()
+}
+goals()
+const dir = join(repoRoot, 'bench/results')
+mkdirSync(dir, { recursive: true })
+const markdown = renderMarkdown(results)
+const stamp = results.date.slice(0, 19).replace(/[:T]/g, '-')
+writeFileSync(join(dir, `${stamp}-${results.mode}.json`), JSON.stringify(results, null, 2) + '\n')
+writeFileSync(join(dir, `latest-${results.mode}.json`), JSON.stringify(results, null, 2) + '\n')
+writeFileSync(join(dir, 'latest.md'), markdown)
+writeFileSync(join(dir, 'latest.svg'), renderSvg(results))
+process.stdout.write(`\n${markdown}\n`)
+log(`written: bench/results/${stamp}-${results.mode}.json, latest.md, latest.svg`)
+process.exit(0)
