@@ -11,9 +11,10 @@ import { promisify } from 'node:util'
 import t from 'tap'
 import { readConfig } from '../../lib/config.js'
 import {
-  freePort, nginxBin, nginxDir, renderNginx, renderTemplate, startNginx, templatePath, templatePlaceholders,
+  nginxBin, nginxDir, renderNginx, renderTemplate, startNginx, templatePath, templatePlaceholders,
   testNginxConfig
 } from '../fixtures/nginx.js'
+import { freePort } from '../fixtures/free-port.js'
 
 const execFileP = promisify(execFile)
 const root = resolve(nginxDir, '..')

@@ -12,6 +12,7 @@ import { startRelay } from '../fixtures/relay.js'
 import type { RunningRelay } from '../fixtures/relay.js'
 import { collectSse } from '../fixtures/sse-client.js'
 import type { CollectedEvent } from '../fixtures/sse-client.js'
+import { closeReason, textOf, untilClose, waitUntilOk } from '../fixtures/stack.js'
 
 let redis: RunningRedis
 let mock: MockUpstream
@@ -30,7 +31,7 @@ async function twoRelays (t: Test, env: Record<string, string> = {}): Promise<[R
   for (let i = 0; i < 2; i++) {
     const relay = await startRelay({ env: { REDIS_URL: redis.url, UPSTREAM_URL: mock.url, ...env } })
     t.teardown(async () => { await relay.close() })
-    await until(async () => (await fetch(`${relay.url}/readyz`)).status === 200, 5000, 'readyz 200')
+    await waitUntilOk(async () => (await fetch(`${relay.url}/readyz`)).status === 200, 5000, 'readyz 200')
     relays.push(relay)
   }
   return relays as [RunningRelay, RunningRelay]
@@ -50,20 +51,7 @@ async function create (relay: RunningRelay, script: MockScript, extra: Record<st
   return json.streamId
 }
 
-function textOf (events: readonly CollectedEvent[]): string {
-  return events
-    .filter((e) => e.event === undefined && e.data !== '[DONE]')
-    .map((e) => JSON.parse(e.data) as { type: string, content?: string })
-    .filter((p) => p.type === 'delta')
-    .map((p) => p.content)
-    .join('')
-}
 const numbered = (events: readonly CollectedEvent[]): number[] => events.filter((e) => e.id !== undefined).map((e) => Number(e.id))
-const closeOf = (events: readonly CollectedEvent[]): string | undefined => {
-  const close = events.find((e) => e.event === 'close')
-  return close === undefined ? undefined : (JSON.parse(close.data) as { reason: string }).reason
-}
-const untilClose = (e: CollectedEvent): boolean => e.event === 'close'
 
 /** Reads a stream to its close; `started` resolves once `n` events have arrived. */
 function readUntilClose (url: string, n = 3): { started: Promise<void>, done: ReturnType<typeof collectSse> } {
@@ -72,17 +60,6 @@ function readUntilClose (url: string, n = 3): { started: Promise<void>, done: Re
   const started = new Promise<void>((_resolve) => { resolve = _resolve })
   const done = collectSse(url, { until: untilClose, onEvent: () => { if (++seen === n) resolve() } })
   return { started, done }
-}
-
-async function until (check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    try {
-      if (await check()) return
-    } catch {}
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 25))
-  }
 }
 
 t.test('a generation started on A, its client gone, resumes on B from several ids: exact text, each event once', async (t) => {
@@ -111,7 +88,7 @@ t.test('a generation started on A, its client gone, resumes on B from several id
   for (const { after: from, res } of [...live, ...after]) {
     t.same(numbered(res.events), ids.slice(from), `from ${from}: ids ${from + 1}..${lastId}, each once, in order`)
     t.same(res.events.filter((e) => e.id !== undefined).map((e) => e.data), full.filter((e) => e.id !== undefined).slice(from).map((e) => e.data))
-    t.equal(closeOf(res.events), 'done')
+    t.equal(closeReason(res.events), 'done')
   }
   t.equal(textOf(first.events) + textOf(live[0]?.res.events ?? []), words.join(''), 'the dropped client\'s part + its resume on B = the text')
   const record = await mock.waitFor('resume')
@@ -128,9 +105,9 @@ t.test('DELETE sent to B stops the generation running on A', async (t) => {
   const record = await mock.waitFor('cancel', (r) => r.aborted, 3000)
   t.ok(record.aborted, 'the upstream request on A was aborted')
   t.ok(record.tokensSent < 200)
-  t.equal(closeOf((await reader.done).events), 'cancelled', 'A\'s reader got close: cancelled')
+  t.equal(closeReason((await reader.done).events), 'cancelled', 'A\'s reader got close: cancelled')
   const late = await collectSse(`${b.url}/v1/chat/stream/${streamId}`, { until: untilClose })
-  t.equal(closeOf(late.events), 'cancelled', 'and so does a reader on B')
+  t.equal(closeReason(late.events), 'cancelled', 'and so does a reader on B')
 })
 
 t.test('a new message for the same conversation on B supersedes the generation on A', async (t) => {
@@ -142,11 +119,11 @@ t.test('a new message for the same conversation on B supersedes the generation o
   const fresh = await create(b, { tokens: answer, tokenDelayMs: 30, tag: 'new' }, { conversationId: 'conv-1' })
   const record = await mock.waitFor('old', (r) => r.aborted, 3000)
   t.ok(record.aborted, 'the old upstream request on A was aborted')
-  t.equal(closeOf((await reader.done).events), 'superseded')
+  t.equal(closeReason((await reader.done).events), 'superseded')
   const active = await collectSse(`${a.url}/v1/conversations/conv-1/stream`, { until: untilClose })
   t.equal(active.headers['x-stream-id'], fresh, 'A attaches to the new generation made on B')
   t.equal(textOf(active.events), answer.join(''))
-  t.equal(closeOf(active.events), 'done')
+  t.equal(closeReason(active.events), 'done')
 })
 
 t.test('per-client limits hold across instances', async (t) => {
@@ -157,7 +134,7 @@ t.test('per-client limits hold across instances', async (t) => {
   t.equal(third.status, 429, 'the third concurrent generation of one client is refused, though A runs only one')
   await third.body?.cancel()
   for (const [relay, id] of [[b, s1], [a, s2]] as const) await fetch(`${relay.url}/v1/chat/stream/${id}`, { method: 'DELETE' })
-  await until(async () => {
+  await waitUntilOk(async () => {
     const res = await fetch(`${a.url}/v1/chat`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages, mock: { tokens: ['x'] } }) })
     await res.body?.cancel()
     return res.status === 201

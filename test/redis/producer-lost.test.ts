@@ -9,7 +9,7 @@ import { startRedis } from '../fixtures/redis.js'
 import { startRelay } from '../fixtures/relay.js'
 import { startRelayProcess } from '../fixtures/relay-process.js'
 import { collectSse } from '../fixtures/sse-client.js'
-import type { CollectedEvent } from '../fixtures/sse-client.js'
+import { textOf } from '../fixtures/stack.js'
 
 /** The store's default lease (3 s) plus its check interval (1 s): the promise of the issue. */
 const LEASE_BOUND_MS = 4000
@@ -63,12 +63,3 @@ t.test('kill -9 of the producing instance: the reader on B gets producer_lost wi
   t.match(JSON.parse(late.events.find((e) => e.event === 'error')?.data ?? '{}'), { code: 'producer_lost' }, 'a later reader gets the same end at once')
   t.equal(textOf(late.events), text, 'and the same text')
 })
-
-function textOf (events: readonly CollectedEvent[]): string {
-  return events
-    .filter((e) => e.event === undefined && e.data !== '[DONE]')
-    .map((e) => JSON.parse(e.data) as { type: string, content?: string })
-    .filter((p) => p.type === 'delta')
-    .map((p) => p.content)
-    .join('')
-}

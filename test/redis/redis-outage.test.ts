@@ -10,7 +10,7 @@ import { startRedis } from '../fixtures/redis.js'
 import { startRelay } from '../fixtures/relay.js'
 import type { RunningRelay } from '../fixtures/relay.js'
 import { collectSse } from '../fixtures/sse-client.js'
-import type { CollectedEvent } from '../fixtures/sse-client.js'
+import { closeReason, textOf, waitUntilOk } from '../fixtures/stack.js'
 
 t.test('stop and restart redis-server mid-stream', async (t) => {
   const redis = await startRedis()
@@ -22,7 +22,7 @@ t.test('stop and restart redis-server mid-stream', async (t) => {
   t.teardown(async () => { await a.close() })
   const b = await startRelay({ env })
   t.teardown(async () => { await b.close() })
-  for (const relay of [a, b]) await until(async () => await readyz(relay) === 200, 5000, 'ready')
+  for (const relay of [a, b]) await waitUntilOk(async () => await readyz(relay) === 200, 5000, 'ready')
 
   const words = Array.from({ length: 70 }, (_, i) => `r${i}${i % 9 === 4 ? '\r\n' : ' '}`)
   let outage: Promise<void> | undefined
@@ -42,7 +42,7 @@ t.test('stop and restart redis-server mid-stream', async (t) => {
       if (outage === undefined && Number(e.id) === 5) {
         outage = (async () => {
           await redis.stop()
-          await until(async () => await readyz(a) === 503 && await readyz(b) === 503, 3000, 'readyz 503')
+          await waitUntilOk(async () => await readyz(a) === 503 && await readyz(b) === 503, 3000, 'readyz 503')
           during.readyz = [await readyz(a), await readyz(b)]
           const started = Date.now()
           const res = await fetch(`${a.url}/v1/chat`, {
@@ -66,9 +66,9 @@ t.test('stop and restart redis-server mid-stream', async (t) => {
 
   t.equal(textOf(res.events), words.join(''), 'the running generation finished for its local client, exact text')
   t.equal(res.events.filter((e) => e.id !== undefined).at(-1)?.data, '[DONE]')
-  t.equal(closeOf(res.events), 'done')
+  t.equal(closeReason(res.events), 'done')
 
-  for (const relay of [a, b]) await until(async () => await readyz(relay) === 200, 5000, 'ready again')
+  for (const relay of [a, b]) await waitUntilOk(async () => await readyz(relay) === 200, 5000, 'ready again')
   t.pass('/readyz 200 again on both')
 
   // The restarted Redis is empty: A wrote the journal again from memory under the same ids, so
@@ -76,12 +76,12 @@ t.test('stop and restart redis-server mid-stream', async (t) => {
   const followed = await remote
   t.equal(textOf(followed.events), words.join(''), 'the live reader on B got the exact text across the outage')
   t.same(followed.events.filter((e) => e.id !== undefined).map((e) => Number(e.id)), res.events.filter((e) => e.id !== undefined).map((e) => Number(e.id)), 'each event once')
-  t.equal(closeOf(followed.events), 'done')
-  await until(async () => (await b.app.relay.store.state(streamId))?.ended === 'done', 3000, 'the journal back in Redis')
+  t.equal(closeReason(followed.events), 'done')
+  await waitUntilOk(async () => (await b.app.relay.store.state(streamId))?.ended === 'done', 3000, 'the journal back in Redis')
   const resumed = await collectSse(`${b.url}/v1/chat/stream/${streamId}`, { headers: { 'last-event-id': '3' }, until: (e) => e.event === 'close', timeoutMs: 5000 })
   t.same(resumed.events.filter((e) => e.id !== undefined).map((e) => e.data), res.events.filter((e) => e.id !== undefined).slice(3).map((e) => e.data),
     'B resumes the journal written during the outage, from id 3, exactly')
-  t.equal(closeOf(resumed.events), 'done')
+  t.equal(closeReason(resumed.events), 'done')
 
   // And new generations work again, across instances.
   const created = await fetch(`${a.url}/v1/chat`, {
@@ -93,36 +93,11 @@ t.test('stop and restart redis-server mid-stream', async (t) => {
   const { streamId: next } = await created.json() as { streamId: string }
   const onB = await collectSse(`${b.url}/v1/chat/stream/${next}`, { until: (e) => e.event === 'close', timeoutMs: 5000 })
   t.equal(textOf(onB.events), 'after the outage')
-  t.equal(closeOf(onB.events), 'done')
+  t.equal(closeReason(onB.events), 'done')
 })
 
 async function readyz (relay: RunningRelay): Promise<number> {
   const res = await fetch(`${relay.url}/readyz`)
   await res.body?.cancel()
   return res.status
-}
-
-function textOf (events: readonly CollectedEvent[]): string {
-  return events
-    .filter((e) => e.event === undefined && e.data !== '[DONE]')
-    .map((e) => JSON.parse(e.data) as { type: string, content?: string })
-    .filter((p) => p.type === 'delta')
-    .map((p) => p.content)
-    .join('')
-}
-
-function closeOf (events: readonly CollectedEvent[]): string | undefined {
-  const close = events.find((e) => e.event === 'close')
-  return close === undefined ? undefined : (JSON.parse(close.data) as { reason: string }).reason
-}
-
-async function until (check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    try {
-      if (await check()) return
-    } catch {}
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 25))
-  }
 }
