@@ -1,4 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { Metric } from 'prom-client'
 
 /** What a generation reports while it runs. Every method is cheap: some run once per token. */
 export interface GenerationObserver {
@@ -21,6 +22,59 @@ export interface MetricsSources {
 }
 
 /**
+ * A label-less Prometheus histogram for the per-token path: `observe` is a scan of the bounds and
+ * three additions (prom-client's own builds a closure and hashes labels on every call, which was
+ * about 1.5 µs a token). Exposed exactly like a prom-client histogram (`_bucket`, `_sum`, `_count`).
+ */
+export class FastHistogram {
+  readonly name: string
+  readonly help: string
+  readonly type = 'histogram'
+  readonly aggregator = 'sum'
+  private readonly bounds: number[]
+  private counts: Float64Array
+  private sum = 0
+  private count = 0
+
+  constructor (options: { name: string, help: string, buckets: number[], registers: Registry[] }) {
+    this.name = options.name
+    this.help = options.help
+    this.bounds = [...options.buckets].sort((a, b) => a - b)
+    this.counts = new Float64Array(this.bounds.length)
+    for (const registry of options.registers) registry.registerMetric(this as unknown as Metric)
+  }
+
+  observe (value: number): void {
+    const bounds = this.bounds
+    let i = 0
+    while (i < bounds.length && value > (bounds[i] as number)) i++
+    if (i < bounds.length) this.counts[i]!++
+    this.sum += value
+    this.count++
+  }
+
+  get (): { name: string, help: string, type: string, aggregator: string, values: Array<{ value: number, labels: Record<string, string | number>, metricName: string }> } {
+    const bucket = `${this.name}_bucket`
+    const values: Array<{ value: number, labels: Record<string, string | number>, metricName: string }> = []
+    let cumulative = 0
+    this.bounds.forEach((le, i) => {
+      cumulative += this.counts[i] as number
+      values.push({ value: cumulative, labels: { le }, metricName: bucket })
+    })
+    values.push({ value: this.count, labels: { le: '+Inf' }, metricName: bucket })
+    values.push({ value: this.sum, labels: {}, metricName: `${this.name}_sum` })
+    values.push({ value: this.count, labels: {}, metricName: `${this.name}_count` })
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values }
+  }
+
+  reset (): void {
+    this.counts = new Float64Array(this.bounds.length)
+    this.sum = 0
+    this.count = 0
+  }
+}
+
+/**
  * The relay's Prometheus metrics, on a registry of its own (several relays in one process —
  * tests, an app with two instances — never collide on the global one).
  */
@@ -28,7 +82,9 @@ export class RelayMetrics implements GenerationObserver {
   readonly registry = new Registry()
   private readonly tokens: Counter
   private readonly ttft: Histogram
-  private readonly gap: Histogram
+  private readonly gap: FastHistogram
+  /** Tokens not yet added to the `tokens` counter: added when scraped, not per token. */
+  private pendingTokens = 0
   private readonly upstreamErrors: Counter<'code'>
   private readonly generationsEnded: Counter<'reason'>
   private readonly closes: Counter<'reason'>
@@ -39,14 +95,23 @@ export class RelayMetrics implements GenerationObserver {
   constructor (sources: MetricsSources) {
     const registers = [this.registry]
     collectDefaultMetrics({ register: this.registry })
-    this.tokens = new Counter({ name: 'relay_tokens_total', help: 'Events relayed from the upstream (deltas, tool-call fragments, finish, usage)', registers })
+    const metrics = this
+    this.tokens = new Counter({
+      name: 'relay_tokens_total',
+      help: 'Events relayed from the upstream (deltas, tool-call fragments, finish, usage)',
+      registers,
+      collect () {
+        if (metrics.pendingTokens > 0) this.inc(metrics.pendingTokens)
+        metrics.pendingTokens = 0
+      }
+    })
     this.ttft = new Histogram({
       name: 'relay_time_to_first_token_seconds',
       help: 'Generation start to its first upstream event',
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
       registers
     })
-    this.gap = new Histogram({
+    this.gap = new FastHistogram({
       name: 'relay_inter_token_gap_seconds',
       help: 'Time between two upstream events of a generation',
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
@@ -69,12 +134,12 @@ export class RelayMetrics implements GenerationObserver {
   }
 
   firstToken (ms: number): void {
-    this.tokens.inc()
+    this.pendingTokens++
     this.ttft.observe(ms / 1000)
   }
 
   token (gapMs: number): void {
-    this.tokens.inc()
+    this.pendingTokens++
     this.gap.observe(gapMs / 1000)
   }
 
