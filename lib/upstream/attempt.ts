@@ -111,6 +111,13 @@ export class Attempt implements Dispatcher.DispatchHandler, EventSink {
     }
   }
 
+  /**
+   * Push mode ({@link UpstreamClient.consume}): called synchronously, inside the socket's data
+   * callback, whenever events were queued or the state changed, instead of resolving a
+   * {@link wait} promise: no promise and no microtask per network chunk.
+   */
+  onReadable: (() => void) | null = null
+
   /** Resolves when there are events to read or the state changed. */
   wait (): Promise<void> {
     return new Promise(resolve => { this.#wake = resolve })
@@ -302,6 +309,10 @@ export class Attempt implements Dispatcher.DispatchHandler, EventSink {
   }
 
   #notify (): void {
+    if (this.onReadable !== null) {
+      this.onReadable()
+      return
+    }
     const wake = this.#wake
     if (wake !== null) {
       this.#wake = null

@@ -1,6 +1,7 @@
 import { Pool } from 'undici'
 import { buildRequest } from './adapters/index.js'
-import { Attempt, DONE, FAILED } from './attempt.js'
+import { Attempt, DONE, FAILED, READING } from './attempt.js'
+import type { AttemptRequest } from './attempt.js'
 import { resolveOptions } from './options.js'
 import type { ResolvedOptions } from './options.js'
 import { retryDelay, sleep } from './retry.js'
@@ -64,11 +65,66 @@ export class UpstreamClient {
     return this.#stream(body, options.signal)
   }
 
-  async * #stream (body: ChatRequestBody, signal: AbortSignal): AsyncGenerator<UpstreamEvent, void, undefined> {
+  /**
+   * The push form of {@link stream}, for the per-token hot path: each event is handed to
+   * `onEvent` synchronously as soon as it is parsed (inside the socket's data callback), with no
+   * promise, generator step or microtask per event. Same retries, errors and abort as `stream()`:
+   * resolves when the answer is complete, rejects with an {@link UpstreamError} or the signal's
+   * abort reason. An `onEvent` that throws stops the request, and `consume` rejects with that error.
+   */
+  async consume (body: ChatRequestBody, options: { signal: AbortSignal }, onEvent: (event: UpstreamEvent) => void): Promise<void> {
+    const { signal } = options
     if (signal.aborted) throw abortReason(signal)
-    const { format, model, apiKey, maxRetries, totalTimeoutMs } = this.#options
+    const request = this.#request(body)
+    const { maxRetries } = this.#options
+    let attempt: Attempt | undefined
+    const onAbort = (): void => attempt?.cancel(abortReason(signal))
+    signal.addEventListener('abort', onAbort, { once: true })
+    let delivered = false
+    let thrown: { error: unknown } | undefined
+    try {
+      for (let retry = 0; ; retry++) {
+        const current = new Attempt(request)
+        attempt = current
+        let settle!: () => void
+        const settled = new Promise<void>((resolve) => { settle = resolve })
+        current.onReadable = () => {
+          const queue = current.queue
+          try {
+            while (current.head < queue.length) {
+              const event = queue[current.head++] as UpstreamEvent
+              delivered = true
+              onEvent(event)
+            }
+          } catch (err) {
+            thrown = { error: err }
+            current.cancel(err)
+          }
+          current.drained()
+          if (current.state !== READING) settle()
+        }
+        current.start()
+        await settled
+        if (thrown !== undefined) throw thrown.error
+        if (current.state === DONE) return
+        const error = current.error
+        if (signal.aborted) throw abortReason(signal)
+        if (delivered || !(error instanceof UpstreamError) || !error.retryable || retry >= maxRetries) throw error
+        const delay = retryDelay(retry, error)
+        if (delay === undefined) throw error
+        if (request.deadline !== undefined && Date.now() + delay >= request.deadline) throw error
+        await sleep(delay, signal, () => abortReason(signal))
+      }
+    } finally {
+      signal.removeEventListener('abort', onAbort)
+      attempt?.cancel(CONSUMER_LEFT)
+    }
+  }
+
+  #request (body: ChatRequestBody): AttemptRequest {
+    const { format, model, apiKey, totalTimeoutMs } = this.#options
     const shape = buildRequest(format, body, model, apiKey)
-    const request = {
+    return {
       dispatcher: this.#pool,
       options: this.#options,
       path: this.#basePath + shape.path + this.#options.url.search,
@@ -80,6 +136,12 @@ export class UpstreamClient {
       body: JSON.stringify(shape.body),
       deadline: totalTimeoutMs > 0 ? Date.now() + totalTimeoutMs : undefined
     }
+  }
+
+  async * #stream (body: ChatRequestBody, signal: AbortSignal): AsyncGenerator<UpstreamEvent, void, undefined> {
+    if (signal.aborted) throw abortReason(signal)
+    const { maxRetries } = this.#options
+    const request = this.#request(body)
     let attempt: Attempt | undefined
     const onAbort = (): void => attempt?.cancel(abortReason(signal))
     signal.addEventListener('abort', onAbort, { once: true })
