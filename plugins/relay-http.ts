@@ -55,11 +55,28 @@ export function tagLogs (request: FastifyRequest, reply: FastifyReply, fields: R
   reply.log = log
 }
 
-/** Writes journal entries as relay-format frames (built once per entry), and the end as `close`. */
+/**
+ * The last entry encoded and its bytes. A store hands one entry to all its readers in a row (a
+ * channel event to 10,000 subscribers, a token to every tab), so one slot is enough for the
+ * frame to be encoded once and the same bytes written to all of them, and it keeps nothing alive
+ * but the one newest entry.
+ */
+let encodedEntry: JournalEntry | undefined
+let encodedBytes: Buffer = Buffer.alloc(0)
+
+function bytesOf (entry: JournalEntry): Buffer {
+  if (entry !== encodedEntry) {
+    encodedBytes = Buffer.from(entry.frame)
+    encodedEntry = entry
+  }
+  return encodedBytes
+}
+
+/** Writes journal entries as relay-format frames (built and encoded once per entry), and the end as `close`. */
 export function sseListener (stream: SseStream): JournalListener {
   return {
     onEntries (entries: readonly JournalEntry[]) {
-      for (const entry of entries) if (!stream.writeFrame(entry.frame)) return
+      for (const entry of entries) if (!stream.writeFrame(bytesOf(entry))) return
     },
     onEnd (reason: EndReason) {
       // The producing instance died: its journal has no error entry, so the reader says why.

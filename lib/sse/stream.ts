@@ -4,6 +4,7 @@
  */
 import type { ServerResponse } from 'node:http'
 import { Http2ServerResponse } from 'node:http2'
+import { Socket } from 'node:net'
 import { DONE_DATA, PING_FRAME, formatClose, formatComment, formatError, formatEvent, formatRetry } from './format.js'
 import { resolveSseOptions } from './options.js'
 import type { ResolvedSseOptions } from './options.js'
@@ -46,6 +47,39 @@ const H2_DROPPED_HEADERS = new Set([...DROPPED_HEADERS, 'connection', 'keep-aliv
 
 const RESOLVED: Promise<void> = Promise.resolve()
 
+const CRLF = Buffer.from('\r\n')
+
+/** The internals of an HTTP/1 response that say whether a frame may go straight to its socket. */
+interface H1Internals {
+  _headerSent?: boolean
+  chunkedEncoding?: boolean
+  outputData?: unknown[]
+  finished?: boolean
+}
+
+/**
+ * The last frame framed as an HTTP/1.1 chunk (`<hex length>\r\n<frame>\r\n`), and the frame it
+ * was made from. One event written to many readers in a row (a channel broadcast, a token to
+ * several tabs) is framed once and the same bytes go to every socket; only the newest is kept.
+ */
+let chunkedFrom: string | Uint8Array | undefined
+let chunkedBytes: Buffer = Buffer.alloc(0)
+
+function asChunk (frame: string | Uint8Array): Buffer {
+  if (frame === chunkedFrom) return chunkedBytes
+  if (typeof frame === 'string') {
+    chunkedBytes = Buffer.from(`${Buffer.byteLength(frame).toString(16)}\r\n${frame}\r\n`)
+  } else {
+    const head = Buffer.from(`${frame.byteLength.toString(16)}\r\n`)
+    chunkedBytes = Buffer.allocUnsafe(head.length + frame.byteLength + 2)
+    head.copy(chunkedBytes, 0)
+    chunkedBytes.set(frame, head.length)
+    CRLF.copy(chunkedBytes, head.length + frame.byteLength)
+  }
+  chunkedFrom = frame
+  return chunkedBytes
+}
+
 /**
  * An open SSE response. Create it with `reply.sse()` (plugin) or directly over a Node response.
  *
@@ -73,6 +107,8 @@ export class SseStream {
   #writes = 0
   /** The last `res.write()` returned false and no `drain` came yet. */
   #needDrain = false
+  /** Waiting for the socket's own `drain` after a direct write (see {@link #directSocket}). */
+  #socketDrain: Socket | undefined
   #drained: { promise: Promise<void>, resolve: () => void } | undefined
 
   constructor (res: SseResponse, options: SseStreamOptions = {}) {
@@ -182,7 +218,7 @@ export class SseStream {
       this.#finish('slow_consumer', formatClose('slow_consumer'), true)
       return false
     }
-    this.#rawWrite(typeof frame === 'string' ? Buffer.from(frame) : frame)
+    this.#writeFrameBytes(frame)
     return true
   }
 
@@ -299,14 +335,48 @@ export class SseStream {
     return this.#h2 === undefined ? res.destroyed : this.#h2.stream.destroyed
   }
 
-  /** The one place that writes. Buffers, not strings, so `writableLength` counts bytes, not UTF-16 units. */
+  /**
+   * The socket of an HTTP/1.1 chunked response whose headers are out and which has nothing
+   * queued of its own, else `undefined`. Such a frame is written to the socket as one ready
+   * HTTP chunk: what `res.write()` does in four writes under a cork, with a `nextTick` to
+   * uncork and a four-buffer `writev`, becomes one write of one buffer. The response's own
+   * writes (the end, `0\r\n\r\n`) follow on the same socket, in order; its `writableLength`
+   * counts the socket's buffer, so the byte budget still holds.
+   */
+  #directSocket (): Socket | undefined {
+    if (this.#h2 !== undefined) return undefined
+    const res = this.#res
+    const internals = res as unknown as H1Internals
+    if (internals._headerSent !== true || internals.chunkedEncoding !== true || internals.finished === true) return undefined
+    if (internals.outputData === undefined || internals.outputData.length !== 0) return undefined
+    const socket = res.socket
+    // A fake socket (light-my-request's inject) is not a stream to write to.
+    if (!(socket instanceof Socket) || !socket.writable) return undefined
+    return socket
+  }
+
+  /** The one place that writes frames. Buffers, not strings, so `writableLength` counts bytes, not UTF-16 units. */
   #rawWrite (chunk: Uint8Array): void {
+    this.#writeFrameBytes(chunk)
+  }
+
+  #writeFrameBytes (frame: string | Uint8Array): void {
     if (this.#preamble !== undefined) {
-      chunk = Buffer.concat([this.#preamble, chunk])
+      const bytes = typeof frame === 'string' ? Buffer.from(frame) : frame
+      frame = Buffer.concat([this.#preamble, bytes])
       this.#preamble = undefined
     }
     this.#writes++
-    if (!this.#res.write(chunk)) this.#needDrain = true
+    const socket = this.#directSocket()
+    if (socket !== undefined) {
+      if (!socket.write(asChunk(frame)) && this.#socketDrain === undefined) {
+        this.#needDrain = true
+        this.#socketDrain = socket
+        socket.once('drain', this.#onDrain)
+      }
+      return
+    }
+    if (!this.#res.write(typeof frame === 'string' ? Buffer.from(frame) : frame)) this.#needDrain = true
   }
 
   #onHeartbeat = (): void => {
@@ -317,6 +387,8 @@ export class SseStream {
   }
 
   #onDrain = (): void => {
+    this.#socketDrain?.removeListener('drain', this.#onDrain)
+    this.#socketDrain = undefined
     this.#needDrain = false
     this.#releaseDrain()
   }
@@ -344,6 +416,8 @@ export class SseStream {
     const res = this.#res
     res.off('close', this.#onResClose)
     res.off('drain', this.#onDrain)
+    this.#socketDrain?.removeListener('drain', this.#onDrain)
+    this.#socketDrain = undefined
     if (!this.#isGone()) {
       if (frame !== undefined) this.#rawWrite(Buffer.from(frame))
       if (destroy) res.destroy()
