@@ -39,6 +39,8 @@ export class MemoryStore implements RelayStore {
   private readonly journals = new Map<string, Journal>()
   /** Ended journals in the order they ended: the eviction order under memory pressure. */
   private readonly endedOrder = new Set<string>()
+  /** Bytes held by the journals in `endedOrder`: what eviction could free, kept as a sum so a full store does not add them up on every append. */
+  private endedBytes = 0
   private readonly active = new Map<string, string>()
   private readonly slots = new Map<string, number>()
   private readonly controlListeners: Array<(message: ControlMessage) => void> = []
@@ -143,6 +145,7 @@ export class MemoryStore implements RelayStore {
     journal.listeners.clear()
     for (const listener of listeners) listener.onEnd(reason)
     this.endedOrder.add(key)
+    this.endedBytes += journal.bytes
     journal.expiry = setTimeout(() => this.delete(key), this.retainMs)
     journal.expiry.unref()
   }
@@ -217,6 +220,7 @@ export class MemoryStore implements RelayStore {
     for (const journal of this.journals.values()) clearTimeout(journal.expiry)
     this.journals.clear()
     this.endedOrder.clear()
+    this.endedBytes = 0
     this.totalBytes = 0
   }
 
@@ -225,7 +229,7 @@ export class MemoryStore implements RelayStore {
     if (journal === undefined) return
     clearTimeout(journal.expiry)
     this.journals.delete(key)
-    this.endedOrder.delete(key)
+    if (this.endedOrder.delete(key)) this.endedBytes -= journal.bytes
     this.totalBytes -= journal.bytes
   }
 
@@ -261,6 +265,7 @@ export class MemoryStore implements RelayStore {
     journal.base += drop
     journal.bytes -= bytes
     this.totalBytes -= bytes
+    if (journal.ended !== undefined) this.endedBytes -= bytes
   }
 
   /** Ages channel events out, and forgets channels nobody published to or read for their age limit. */
@@ -277,9 +282,7 @@ export class MemoryStore implements RelayStore {
   /** Frees at least `bytes` by dropping ended journals, oldest first. False if not enough could be. */
   private evict (bytes: number): boolean {
     // Not enough even with every ended journal gone: refuse, and keep them replayable.
-    let evictable = 0
-    for (const key of this.endedOrder) evictable += this.journals.get(key)?.bytes ?? 0
-    if (evictable < bytes) return false
+    if (this.endedBytes < bytes) return false
     let freed = 0
     for (const key of this.endedOrder) {
       if (freed >= bytes) break
