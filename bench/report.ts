@@ -121,11 +121,17 @@ export function renderSvg (r: Results): string {
     return s
   }
   const h1 = 30 + entries.length * rowH
-  const height = 40 + 2 * h1 + 30
+  const broadcast = Object.entries(r.broadcast ?? {})
+  const h2 = broadcast.length === 0 ? 0 : 30 + broadcast.length * rowH + 20
+  const height = 40 + 2 * h1 + h2 + 30
   const cost = r.loads.cost as Load
   let body = `<text x="10" y="20" font-size="14" font-weight="bold">${esc(`fastify-llm-relay vs peers, ${loadText(cost)} (${r.mode}, ${r.date.slice(0, 10)}, Node ${r.node})`)}</text>\n`
   body += panel('CPU per relayed token (µs, lower is better)', 50, entries.map(([n, c]) => [n, c.cpuUsPerToken]), 'µs')
-  body += panel('p99 added latency per token (ms, lower is better)', 50 + h1 + 20, entries.map(([n, c]) => [n, c.p99Ms]), 'ms')
+  body += panel('p99 latency per token, mock send → client receive (ms, lower is better)', 50 + h1 + 20, entries.map(([n, c]) => [n, c.p99Ms]), 'ms')
+  if (broadcast.length > 0) {
+    const b = r.loads.broadcast as Load
+    body += panel(`Broadcast, ${b.streams.toLocaleString('en')} subscribers, 1 event/s: CPU per delivered event (µs)`, 50 + 2 * (h1 + 20), broadcast.map(([n, m]) => [n, m.cpuUsPerToken]), 'µs')
+  }
   body += `<text x="10" y="${height - 10}" font-size="10" fill="#555">${esc(`${r.machine.cpu}, ${r.machine.cores} cores; ${r.pinning}; ${r.command}`)}</text>\n`
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">\n<rect width="100%" height="100%" fill="white"/>\n${body}</svg>\n`
 }

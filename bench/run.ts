@@ -371,10 +371,14 @@ const dir = join(repoRoot, 'bench/results')
 mkdirSync(dir, { recursive: true })
 const markdown = renderMarkdown(results)
 const stamp = results.date.slice(0, 19).replace(/[:T]/g, '-')
-writeFileSync(join(dir, `${stamp}-${results.mode}.json`), JSON.stringify(results, null, 2) + '\n')
-writeFileSync(join(dir, `latest-${results.mode}.json`), JSON.stringify(results, null, 2) + '\n')
-writeFileSync(join(dir, 'latest.md'), markdown)
-writeFileSync(join(dir, 'latest.svg'), renderSvg(results))
+// A run of some scenarios or servers only does not replace the latest complete one.
+const partial = only !== undefined || flag('servers') !== undefined
+const kind = partial ? `${results.mode}-partial` : results.mode
+const latest = partial ? 'latest-partial' : 'latest'
+writeFileSync(join(dir, `${stamp}-${kind}.json`), JSON.stringify(results, null, 2) + '\n')
+writeFileSync(join(dir, `${latest}-${results.mode}.json`), JSON.stringify(results, null, 2) + '\n')
+writeFileSync(join(dir, `${latest}.md`), markdown)
+writeFileSync(join(dir, `${latest}.svg`), renderSvg(results))
 process.stdout.write(`\n${markdown}\n`)
-log(`written: bench/results/${stamp}-${results.mode}.json, latest.md, latest.svg`)
+log(`written: bench/results/${stamp}-${kind}.json, ${latest}.md, ${latest}.svg`)
 process.exit(0)
