@@ -23,7 +23,7 @@ export interface JournalEntry {
   readonly data: string
   /** The SSE `event:` name, when not a plain message (the relay uses only `error`). */
   readonly event?: string | undefined
-  /** The whole SSE frame (`id:`, `data:`, blank line), built once by {@link makeEntry}. */
+  /** The whole SSE frame (`id:`, `data:`, blank line), the same text for every reader. */
   readonly frame: string
 }
 
@@ -50,20 +50,37 @@ export interface JournalListener {
 export type Unsubscribe = () => void
 
 /**
- * Makes an entry with its SSE frame built once: one event broadcast to N readers is serialized
- * once, not N times, and the per-reader hot path is a single write of a ready string.
+ * A journal entry: its id, data and event, and its SSE frame made from them when asked. A
+ * journal keeps every entry of every retained answer (`RETAIN_MS`), so what one entry holds is
+ * what the garbage collector walks for each token of the last minutes: two heap objects (this
+ * and the data string), not four (with a stored frame, which a write flattens into a second copy
+ * of the data). Readers ask for the frame once per entry, not once per reader: the SSE listeners
+ * encode it once and write the same bytes to all of them.
  */
-export function makeEntry (id: number, data: string, event?: string): JournalEntry {
-  // `data` never holds CR/LF (one-line JSON or `[DONE]`), so one `data:` line is exact framing.
-  const frame = event === undefined
-    ? `id: ${id}\ndata: ${data}\n\n`
-    : `event: ${event}\nid: ${id}\ndata: ${data}\n\n`
-  return { id, data, event, frame }
+class Entry implements JournalEntry {
+  constructor (readonly id: number, readonly data: string, readonly event: string | undefined) {}
+
+  get frame (): string {
+    // `data` never holds CR/LF (one-line JSON or `[DONE]`), so one `data:` line is exact framing.
+    return this.event === undefined
+      ? `id: ${this.id}\ndata: ${this.data}\n\n`
+      : `event: ${this.event}\nid: ${this.id}\ndata: ${this.data}\n\n`
+  }
 }
 
-/** Rough bytes an entry holds in memory (UTF-16 string + object overhead), for the memory caps. */
+/**
+ * Makes an entry. Its SSE frame is the same text for every reader: one event broadcast to N
+ * readers is serialized once (per batch of readers written in a row), not N times.
+ */
+export function makeEntry (id: number, data: string, event?: string): JournalEntry {
+  return new Entry(id, data, event)
+}
+
+/** Rough bytes an entry's frame and data would hold as UTF-16 strings, plus object overhead: the memory caps' measure. */
 export function entrySize (entry: JournalEntry): number {
-  return (entry.data.length + entry.frame.length) * 2 + 64
+  // The frame's length without building it: `id: N\ndata: …\n\n` (+ `event: E\n`).
+  const frameLength = entry.data.length + String(entry.id).length + 13 + (entry.event === undefined ? 0 : entry.event.length + 8)
+  return (entry.data.length + frameLength) * 2 + 64
 }
 
 /**
