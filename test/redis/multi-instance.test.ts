@@ -141,3 +141,37 @@ t.test('per-client limits hold across instances', async (t) => {
   }, 3000, 'a slot given back')
   t.pass('slots are given back when the generations end')
 })
+
+t.test('channels across instances over HTTP: publish on A (and B), read on B, resume on either', async (t) => {
+  const [a, b] = await twoRelays(t, { RELAY_PUBLISH_KEYS: 'publisher-key' })
+  const channel = `order.${Date.now()}`
+  const publish = async (relay: RunningRelay, body: unknown): Promise<number[]> => {
+    const res = await fetch(`${relay.url}/v1/channels/${channel}/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: 'Bearer publisher-key' },
+      body: JSON.stringify(body)
+    })
+    t.equal(res.status, 202)
+    return (await res.json() as { ids: number[] }).ids
+  }
+
+  const live = collectSse(`${b.url}/v1/channels/${channel}/stream`, { until: (_e, all) => all.length >= 4 })
+  t.same(await publish(a, [{ event: 'progress', data: { percent: 10 } }, { event: 'progress', data: { percent: 50 } }]), [1, 2])
+  t.same(await b.app.channels.publish(channel, { event: 'progress', data: { percent: 90 } }), [3], 'ids continue on the other instance')
+  t.same(await publish(b, { event: 'shipped', data: { carrier: 'post' } }), [4])
+  const expected = [
+    ['1', 'progress', '{"percent":10}'],
+    ['2', 'progress', '{"percent":50}'],
+    ['3', 'progress', '{"percent":90}'],
+    ['4', 'shipped', '{"carrier":"post"}']
+  ]
+  t.same((await live).events.map((e) => [e.id, e.event, e.data]), expected, 'the reader on B gets every event once, in order')
+
+  const onA = await collectSse(`${a.url}/v1/channels/${channel}/stream`, { headers: { 'last-event-id': '2' }, until: (_e, all) => all.length >= 2 })
+  t.same(onA.events.map((e) => [e.id, e.event, e.data]), expected.slice(2), 'resume on A after id 2')
+  const closing = collectSse(`${b.url}/v1/channels/${channel}/stream?lastEventId=3`, { until: untilClose })
+  await a.app.channels.close(channel)
+  const rest = await closing
+  t.same(rest.events.map((e) => [e.id, e.event]), [['4', 'shipped'], [undefined, 'close']], 'resume on B after id 3, then the close made on A')
+  t.equal(closeReason(rest.events), 'done')
+})
