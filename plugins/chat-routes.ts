@@ -24,6 +24,8 @@ const notFound = (): RelayError => new RelayError('not_found', 404, 'no such str
 /** The generation endpoints of CONTRACT.md, including the OpenAI-compatible one. */
 export async function chatRoutes (app: FastifyInstance, options: ChatRouteOptions): Promise<void> {
   const { relay, defaultModel } = options
+  // One object per format, so the SSE plugin resolves each once, not per reply.
+  const openAISse = { ...options.sse, retry: undefined }
 
   const start = async (request: FastifyRequest<{ Body: ChatRequestBody }>, reply: FastifyReply): Promise<Generation> => {
     const { conversationId, ...body } = request.body
@@ -58,7 +60,7 @@ export async function chatRoutes (app: FastifyInstance, options: ChatRouteOption
 
   /** Opens the SSE response and reads the generation's journal into it from `afterId`. */
   const stream = (request: FastifyRequest, reply: FastifyReply, streamId: string, afterId: number, format: 'relay' | 'openai', model?: string): FastifyReply => {
-    const sse = reply.header('x-stream-id', streamId).sse(format === 'relay' ? options.sse : { ...options.sse, retry: undefined })
+    const sse = reply.header('x-stream-id', streamId).sse(format === 'relay' ? options.sse : openAISse)
     const listener: JournalListener = format === 'relay' ? sseListener(sse) : openAIListener(sse, `chatcmpl-${streamId}`, model ?? defaultModel)
     unsubscribeOnClose(request, sse, relay.read(streamId, afterId, listener), options.observer)
     return reply

@@ -10,6 +10,7 @@ import fp from 'fastify-plugin'
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply } from 'fastify'
 import { SseStream, resolveSseOptions } from '../lib/sse/index.js'
 import type { CloseReason, SseEvent, SseOptions } from '../lib/sse/index.js'
+import type { ResolvedSseOptions } from '../lib/sse/options.js'
 
 const PLUGIN_NAME = 'fastify-llm-relay-sse'
 
@@ -76,6 +77,16 @@ function pickSseOptions (options: object): SseOptions {
   return picked as SseOptions
 }
 
+/** Whether `options` still has the SSE options `picked` was taken from (same keys, same values). */
+function samePicked (picked: SseOptions, options: object): boolean {
+  for (const key of SSE_OPTION_KEYS) {
+    const has = Object.hasOwn(options, key)
+    if (has !== Object.hasOwn(picked, key)) return false
+    if (has && (options as Record<string, unknown>)[key] !== picked[key]) return false
+  }
+  return true
+}
+
 function isSource (value: unknown): value is SseSource {
   return value != null && typeof value === 'object' &&
     (Symbol.asyncIterator in value || Symbol.iterator in value)
@@ -88,7 +99,23 @@ async function ssePlugin (fastify: FastifyInstance, options: SsePluginOptions): 
   }
   // Validated once, at boot, with messages naming the option.
   const defaults = pickSseOptions(options)
-  resolveSseOptions(defaults, `${PLUGIN_NAME}: `)
+  const resolvedDefaults = resolveSseOptions(defaults, `${PLUGIN_NAME}: `)
+  /**
+   * Options objects a route passes to `reply.sse()` (usually one constant per route), resolved
+   * once rather than per reply: what was picked from each is kept, and an object changed since
+   * is resolved (and checked) again.
+   */
+  const resolvedCache = new WeakMap<object, { picked: SseOptions, resolved: ResolvedSseOptions }>()
+  const resolveCall = (callOptions: SseOptions | undefined): ResolvedSseOptions => {
+    if (callOptions === undefined) return resolvedDefaults
+    if (callOptions === null || typeof callOptions !== 'object') return resolveSseOptions({ ...defaults, ...pickSseOptions(callOptions ?? {}) }, 'reply.sse(): ')
+    const hit = resolvedCache.get(callOptions)
+    if (hit !== undefined && samePicked(hit.picked, callOptions)) return hit.resolved
+    const picked = pickSseOptions(callOptions)
+    const resolved = resolveSseOptions({ ...defaults, ...picked }, 'reply.sse(): ')
+    resolvedCache.set(callOptions, { picked, resolved })
+    return resolved
+  }
 
   /** Open streams and their responses, to end them on `fastify.close()`. */
   const open = new Map<SseStream, ServerResponse | Http2ServerResponse>()
@@ -101,14 +128,14 @@ async function ssePlugin (fastify: FastifyInstance, options: SsePluginOptions): 
     const callOptions = source === undefined ? sourceOrOptions as SseOptions | undefined : maybeOptions
     if (started.has(this)) throw new Error('reply.sse() was already called for this reply')
     if (this.sent || this.raw.headersSent) throw new Error('reply.sse(): the reply was already sent')
-    const resolved = resolveSseOptions({ ...defaults, ...pickSseOptions(callOptions ?? {}) }, 'reply.sse(): ')
+    const resolved = resolveCall(callOptions)
 
     started.add(this)
     // Hijack: Fastify stops managing the response, so onSend hooks (compression) and the
     // serializer never see the stream, and Fastify does not end it when the handler returns.
     this.hijack()
     const raw = this.raw
-    const stream = new SseStream(raw, { ...resolved, headers: this.getHeaders(), statusCode: this.statusCode })
+    const stream = new SseStream(raw, { headers: this.getHeaders(), statusCode: this.statusCode }, resolved)
     const log = this.log
 
     if (closing) {

@@ -88,14 +88,16 @@ function asChunk (frame: string | Uint8Array): Buffer {
  * through one place, so `onClose` callbacks run exactly once and `signal` aborts exactly once.
  */
 export class SseStream {
-  /** Aborted when the stream ends for any reason; `signal.reason` is a {@link SseStreamClosedError}. */
-  readonly signal: AbortSignal
-
   /** The response; typed as HTTP/1 because both kinds share every method used on it. */
   readonly #res: ServerResponse
   readonly #h2: Http2ServerResponse | undefined
   readonly #opts: ResolvedSseOptions
-  readonly #abort = new AbortController()
+  /**
+   * Made when {@link signal} is first read: most streams are never asked for one, and an
+   * AbortController plus its reason (an Error, with a captured stack) per stream is per-request
+   * CPU for nothing.
+   */
+  #abort: AbortController | undefined
   #closed = false
   #reason: CloseReason | undefined
   #callbacks: Array<(reason: CloseReason) => void> = []
@@ -111,12 +113,16 @@ export class SseStream {
   #socketDrain: Socket | undefined
   #drained: { promise: Promise<void>, resolve: () => void } | undefined
 
-  constructor (res: SseResponse, options: SseStreamOptions = {}) {
+  /**
+   * @param resolved internal (the plugin): `options`' SSE options already checked and defaulted by
+   *   {@link resolveSseOptions}, so they are not resolved again per stream; `options` then only
+   *   gives `headers` and `statusCode`.
+   */
+  constructor (res: SseResponse, options: SseStreamOptions = {}, resolved?: ResolvedSseOptions) {
     const { headers, statusCode, ...sseOptions } = options
-    this.#opts = resolveSseOptions(sseOptions)
+    this.#opts = resolved ?? resolveSseOptions(sseOptions)
     this.#h2 = res instanceof Http2ServerResponse ? res : undefined
     this.#res = res as ServerResponse
-    this.signal = this.#abort.signal
     if (res.headersSent) throw new Error('SseStream: the response headers were already sent')
 
     this.#writeHeaders(headers, statusCode)
@@ -161,6 +167,15 @@ export class SseStream {
     if (this.#opts.timeoutMs > 0) {
       this.#timeout = setTimeout(() => { this.#finish('timeout', formatClose('timeout'), false) }, this.#opts.timeoutMs).unref()
     }
+  }
+
+  /** Aborted when the stream ends for any reason; `signal.reason` is a {@link SseStreamClosedError}. */
+  get signal (): AbortSignal {
+    if (this.#abort === undefined) {
+      this.#abort = new AbortController()
+      if (this.#closed) this.#abort.abort(new SseStreamClosedError(this.#reason as CloseReason))
+    }
+    return this.#abort.signal
   }
 
   /** Whether the stream has ended (for any reason). */
@@ -425,7 +440,8 @@ export class SseStream {
     }
     this.#preamble = undefined
     this.#releaseDrain()
-    this.#abort.abort(new SseStreamClosedError(reason))
+    // Only a signal someone asked for is aborted; one asked for later is made aborted.
+    this.#abort?.abort(new SseStreamClosedError(reason))
     const callbacks = this.#callbacks
     this.#callbacks = []
     for (const cb of callbacks) {
