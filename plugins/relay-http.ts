@@ -4,6 +4,7 @@ import type { RelayError } from '../lib/relay/errors.js'
 import type { EndReason, JournalEntry, JournalListener, Unsubscribe } from '../lib/relay/journal.js'
 import type { SseOptions } from '../lib/sse/types.js'
 import type { SseStream } from '../lib/sse/stream.js'
+import { LazyChildLogger } from './lazy-logger.js'
 
 /** Counts downstream streams (the relay's metrics). */
 export interface StreamObserver {
@@ -48,9 +49,12 @@ export function bearerOf (request: FastifyRequest): string | undefined {
   return header?.startsWith('Bearer ') === true ? header.slice(7).trim() : undefined
 }
 
-/** Every log line about a stream carries its id, including the SSE plugin's own. */
+/**
+ * Every log line about a stream carries its id, including the SSE plugin's own. The child logger
+ * is made on the first line logged at an enabled level, not per request.
+ */
 export function tagLogs (request: FastifyRequest, reply: FastifyReply, fields: Record<string, string>): void {
-  const log = request.log.child(fields)
+  const log = new LazyChildLogger(request.log, fields)
   request.log = log
   reply.log = log
 }
