@@ -7,7 +7,8 @@
  *
  * - store: the store API alone, in this process. J journals with one local reader each; every
  *   event-loop turn appends one token to every journal (as tokens arrive: one upstream chunk per
- *   I/O callback), until T tokens each, then waits until Redis has them all. CPU µs per token.
+ *   I/O callback), until T tokens each, then waits until Redis has them all; or (spread) one
+ *   token of one journal per turn, journals in turn, as many streams' tokens arrive. CPU µs per token.
  * - relay: the whole service. The relay (`server.ts`) and the mock upstream (fast mode, paced)
  *   run in child processes; this process opens S concurrent `POST /v1/chat/stream` and reads
  *   them. The relay process's CPU (/proc: user + system) per token relayed.
@@ -62,7 +63,7 @@ async function measure (runOnce: () => Promise<Sample>): Promise<{ us: number, r
 const META: JournalMeta = { kind: 'generation', owner: null, createdAt: 0 }
 let round = 0
 
-async function storeRun (store: RelayStore, journals: number, tokens: number): Promise<Sample> {
+async function storeRun (store: RelayStore, journals: number, tokens: number, spread = false): Promise<Sample> {
   const keys = Array.from({ length: journals }, (_, i) => `r${round}-${i}`)
   round++
   let sink = 0
@@ -75,12 +76,22 @@ async function storeRun (store: RelayStore, journals: number, tokens: number): P
   const redisBefore = procCpuUs(redisPid())
   await new Promise<void>((resolve) => {
     let id = 0
-    const turn = (): void => {
-      id++
-      for (const key of keys) store.append(key, [makeEntry(id, data)])
-      if (id < tokens) setImmediate(turn)
-      else resolve()
-    }
+    let next = 0
+    const turn = spread
+      // One token of one journal per turn, journals in turn (as 500 streams' tokens arrive).
+      ? (): void => {
+          if (next === 0) id++
+          store.append(keys[next] as string, [makeEntry(id, data)])
+          next = (next + 1) % keys.length
+          if (id < tokens || next !== 0) setImmediate(turn)
+          else resolve()
+        }
+      : (): void => {
+          id++
+          for (const key of keys) store.append(key, [makeEntry(id, data)])
+          if (id < tokens) setImmediate(turn)
+          else resolve()
+        }
     turn()
   })
   for (const key of keys) store.end(key, 'done')
@@ -179,15 +190,15 @@ async function relayBench (withRedis: boolean, streams: number, tokens: number, 
 const fmt = (n: number): string => n.toFixed(2)
 console.log(`redis journal vs memory journal: CPU µs per token, median of ${runs} runs; node ${process.version}, ${redis.url}`)
 
-for (const [journals, tokens] of [[1, 20_000], [100, 400]] as const) {
+for (const [journals, tokens, spread] of [[1, 20_000, false], [100, 400, false], [100, 200, true]] as const) {
   const memory = new MemoryStore()
-  const mem = await measure(async () => await storeRun(memory, journals, tokens))
+  const mem = await measure(async () => await storeRun(memory, journals, tokens, spread))
   await memory.close()
   const store = new RedisStore({ url: redis.url, prefix: 'bench:' })
   await store.waitUntilReady()
-  const red = await measure(async () => await storeRun(store, journals, tokens))
+  const red = await measure(async () => await storeRun(store, journals, tokens, spread))
   await store.close()
-  console.log(`store, ${journals} journal(s) × ${tokens} tokens, one token per journal per turn:`)
+  console.log(`store, ${journals} journal(s) × ${tokens} tokens, ${spread ? 'one token of one journal per turn' : 'one token per journal per turn'}:`)
   console.log(`  memory ${fmt(mem.us)} µs/token   redis ${fmt(red.us)} µs/token (+ redis-server ${fmt(red.redisUs)})   ratio ${fmt(red.us / mem.us)}`)
 }
 

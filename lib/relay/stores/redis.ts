@@ -29,6 +29,13 @@ export interface RedisStoreOptions {
   blockMs?: number
   /** A command not answered within this fails (so a hung Redis fails fast, not a request). @default 1000 */
   commandTimeoutMs?: number
+  /**
+   * Flushes to Redis start at most once per this many ms (the first after a quiet spell goes out on
+   * the next event-loop turn). Tokens of many streams arrive in separate turns, so a flush per turn
+   * is a round trip per token; a window gathers them into one pipeline. Only readers on other
+   * instances wait for it (local readers are served from memory). @default 10
+   */
+  flushMs?: number
   /** Approximate cap on stream entries (batches) per journal, `XADD MAXLEN ~`. @default 100000 */
   maxStreamLength?: number
   /**
@@ -79,10 +86,11 @@ interface Produced {
  *
  * Journals produced here live in a wrapped MemoryStore, so their local readers are served from
  * memory synchronously — no Redis round trip on the hot path, and they keep streaming while Redis
- * is down. `append` also queues the entries; once per event-loop turn (`setImmediate`) everything
- * queued, for every journal, goes out as one pipeline with one XADD per journal (a batch per
- * stream entry, see redis/codec.ts). Only one flush is in flight at a time, so a slow round trip
- * makes the next batch bigger instead of reordering writes.
+ * is down. `append` also queues the entries; on the next event-loop turn, or `flushMs` after the
+ * previous flush started if that is later, everything queued, for every journal, goes out as one
+ * pipeline with one XADD per journal (a batch per stream entry, see redis/codec.ts). Only one
+ * flush is in flight at a time, so a slow round trip makes the next batch bigger instead of
+ * reordering writes.
  *
  * Journals produced elsewhere are read by {@link RemoteFollower}: XRANGE catch-up, then one shared
  * XREAD BLOCK loop for all of them.
@@ -116,6 +124,9 @@ export class RedisStore implements RelayStore {
   private readonly ticker: NodeJS.Timeout
   private pendingBytes = 0
   private flushScheduled = false
+  private readonly flushMs: number
+  /** When the last flush started (performance.now()). */
+  private lastFlushAt = -Infinity
   private flushing: Promise<void> | undefined
   /** When the command connection last became ready: lost leases are only declared a lease time after. */
   private readySince = 0
@@ -128,6 +139,7 @@ export class RedisStore implements RelayStore {
     this.retainMs = options.retainMs ?? 300_000
     this.leaseMs = options.leaseMs ?? 3000
     this.maxStreamLength = options.maxStreamLength ?? 100_000
+    this.flushMs = options.flushMs ?? 10
     this.maxPendingBytes = options.maxPendingBytes ?? 64 * 1024 * 1024
     this.slotTtlMs = options.slotTtlMs ?? 900_000
     this.activeTtlMs = options.activeTtlMs ?? 86_400_000
@@ -477,14 +489,19 @@ export class RedisStore implements RelayStore {
   private scheduleFlush (): void {
     if (this.flushScheduled || this.flushing !== undefined || this.dirty.size === 0) return
     this.flushScheduled = true
-    setImmediate(() => {
-      this.flushScheduled = false
-      // Written when the connection is ready again (and recovered).
-      if (this.cmd.status !== 'ready' || this.recovering) return
-      this.flushing = this.flush().finally(() => {
-        this.flushing = undefined
-        this.scheduleFlush()
-      })
+    const wait = this.lastFlushAt + this.flushMs - performance.now()
+    if (wait > 0) setTimeout(this.startFlush, wait)
+    else setImmediate(this.startFlush)
+  }
+
+  private readonly startFlush = (): void => {
+    this.flushScheduled = false
+    // Written when the connection is ready again (and recovered).
+    if (this.closed || this.cmd.status !== 'ready' || this.recovering) return
+    this.lastFlushAt = performance.now()
+    this.flushing = this.flush().finally(() => {
+      this.flushing = undefined
+      this.scheduleFlush()
     })
   }
 
