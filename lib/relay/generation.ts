@@ -88,6 +88,8 @@ export class Generation {
   private nextId = 1
   private readers = 0
   private graceTimer: NodeJS.Timeout | undefined
+  /** The grace time runs: no reader has attached since it was (re)started. */
+  private graceArmed = false
   private resolveFirst!: () => void
   private rejectFirst!: (err: Error) => void
   private started = false
@@ -120,8 +122,9 @@ export class Generation {
   /** A reader attached: the generation is wanted. */
   attach (): void {
     this.readers++
-    clearTimeout(this.graceTimer)
-    this.graceTimer = undefined
+    // The timer is left to run: it does nothing when it fires with a reader attached, and the
+    // next detach reschedules it (`refresh`), so a request costs one timer, not two set + two clear.
+    this.graceArmed = false
   }
 
   /** A reader left; when none is left, the upstream is stopped after the grace time. */
@@ -130,15 +133,25 @@ export class Generation {
     if (this.readers <= 0) this.armGrace()
   }
 
+  /** Starts (or restarts) the grace time: one Timeout per generation, rescheduled by `refresh()`. */
   private armGrace (): void {
-    clearTimeout(this.graceTimer)
-    this.graceTimer = setTimeout(() => { void this.graceExpired() }, this.deps.detachGraceMs)
-    this.graceTimer.unref()
+    this.graceArmed = true
+    if (this.graceTimer === undefined) {
+      this.graceTimer = setTimeout(this.onGrace, this.deps.detachGraceMs)
+      this.graceTimer.unref()
+    } else {
+      this.graceTimer.refresh()
+    }
+  }
+
+  private readonly onGrace = (): void => {
+    if (!this.graceArmed || this.readers > 0) return
+    this.graceArmed = false
+    void this.graceExpired()
   }
 
   /** Nobody here read for the whole grace time: stop, unless readers on other instances hold it. */
   private async graceExpired (): Promise<void> {
-    this.graceTimer = undefined
     let remote = false
     try {
       remote = await this.deps.store.hasRemoteReaders(this.info.streamId)
@@ -146,7 +159,8 @@ export class Generation {
       // Store unreachable: no reader elsewhere can be reading through it either.
       remote = false
     }
-    if (this.readers > 0 || this.graceTimer !== undefined) return
+    // A reader came (and maybe left, re-arming the grace time) while the store answered.
+    if (this.readers > 0 || this.graceArmed) return
     if (remote) this.armGrace()
     else this.stop('abandoned')
   }
@@ -206,6 +220,7 @@ export class Generation {
     } finally {
       clearTimeout(durationTimer)
       clearTimeout(this.graceTimer)
+      this.graceArmed = false
     }
     deps.store.end(info.streamId, reason)
     observer.ended(reason, error?.code)

@@ -70,6 +70,8 @@ export class Attempt implements Dispatcher.DispatchHandler, EventSink {
   #firstTokenTimer: NodeJS.Timeout | undefined
   #idleTimer: NodeJS.Timeout | undefined
   #totalTimer: NodeJS.Timeout | undefined
+  /** After the terminal event, until the rest of the body came (see {@link end}). */
+  #drainTimer: NodeJS.Timeout | undefined
 
   constructor (request: AttemptRequest) {
     this.#request = request
@@ -176,10 +178,17 @@ export class Attempt implements Dispatcher.DispatchHandler, EventSink {
     this.#stopTimers()
     if (!this.#requestDone) {
       // The terminal event came; the rest of the body (usually just the chunked trailer) is
-      // awaited briefly so the socket can go back to the pool, then cut.
-      setTimeout(() => this.#abortRequest(new Error('upstream body did not end after its terminal event')), DRAIN_GRACE_MS).unref()
+      // awaited briefly so the socket can go back to the pool, then cut. The trailer is most
+      // often in the same network chunk (undici ends the response in the same data callback):
+      // the timer is only made if the body has not ended by the next tick.
+      process.nextTick(Attempt.#awaitBodyEnd, this)
     }
     this.#notify()
+  }
+
+  static #awaitBodyEnd (attempt: Attempt): void {
+    if (attempt.#requestDone) return
+    attempt.#drainTimer = setTimeout(() => attempt.#abortRequest(new Error('upstream body did not end after its terminal event')), DRAIN_GRACE_MS).unref()
   }
 
   // ---- undici DispatchHandler ----
@@ -218,6 +227,7 @@ export class Attempt implements Dispatcher.DispatchHandler, EventSink {
 
   onResponseEnd (): void {
     this.#requestDone = true
+    if (this.#drainTimer !== undefined) clearTimeout(this.#drainTimer)
     if (this.state !== READING) return
     if (this.#mode === 'sse') return this.#sseEnd()
     const text = Buffer.concat(this.#collected).toString('utf8')
