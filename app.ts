@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import fastifyStatic from '@fastify/static'
 import Fastify from 'fastify'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import { readConfig } from './lib/config.js'
 import type { RelayConfig } from './lib/config.js'
 import { startMockUpstream } from './lib/mock/index.js'
@@ -18,6 +18,7 @@ import { UpstreamClient } from './lib/upstream/index.js'
 import type { AuthorizeChannel } from './plugins/channel-routes.js'
 import relayPlugin from './plugins/relay.js'
 import ssePlugin from './plugins/sse.js'
+import { LazyChildLogger } from './plugins/lazy-logger.js'
 import demoRoutes from './examples/demo-routes.js'
 
 /** Options of {@link buildApp}; everything not given comes from the environment. */
@@ -65,7 +66,9 @@ export async function buildApp (options: AppOptions = {}): Promise<FastifyInstan
     // Streams are long-lived; the relay ends them itself (heartbeats, limits), not a socket timer.
     requestTimeout: 0,
     return503OnClosing: true,
-    forceCloseConnections: 'idle'
+    forceCloseConnections: 'idle',
+    // Each request's logger (its reqId) is made when it first logs at an enabled level.
+    ...(options.logger === false ? {} : { childLoggerFactory: lazyRequestLogger })
   })
 
   let upstreamUrl = config.upstreamUrl
@@ -162,4 +165,14 @@ function publicDir (): string {
     dir = parent
   }
   return join(dir, 'public')
+}
+
+/**
+ * Fastify's per-request child logger, made lazily ({@link LazyChildLogger}): a request that logs
+ * nothing at the active level pays no pino child. A route's own log level or serializers make a
+ * different child, so that one is made at once.
+ */
+function lazyRequestLogger (logger: FastifyBaseLogger, bindings: Record<string, unknown>, options: object): FastifyBaseLogger {
+  for (const key in options) if (Object.hasOwn(options, key)) return logger.child(bindings, options)
+  return new LazyChildLogger(logger, bindings)
 }
