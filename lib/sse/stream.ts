@@ -434,9 +434,18 @@ export class SseStream {
     this.#socketDrain?.removeListener('drain', this.#onDrain)
     this.#socketDrain = undefined
     if (!this.#isGone()) {
-      if (frame !== undefined) this.#rawWrite(Buffer.from(frame))
-      if (destroy) res.destroy()
-      else res.end()
+      if (destroy) {
+        if (frame !== undefined) this.#rawWrite(Buffer.from(frame))
+        res.destroy()
+      } else {
+        // The close frame goes straight to the socket (see #directSocket), the response's end
+        // (`0\r\n\r\n`) through Node: corked together they leave in one write, not two.
+        const socket = frame === undefined ? undefined : this.#directSocket()
+        socket?.cork()
+        if (frame !== undefined) this.#rawWrite(Buffer.from(frame))
+        res.end()
+        socket?.uncork()
+      }
     }
     this.#preamble = undefined
     this.#releaseDrain()
