@@ -505,28 +505,14 @@ export class RedisStore implements RelayStore {
     })
   }
 
-  /**
-   * One pipeline for everything queued: the batches of the journals going on in one
-   * `relayAppend` script call (one command per flush, however many journals), then per journal
-   * that ends its last batch and end as plain commands (kept apart from the script, so nothing
-   * can reorder a batch after its end marker). Very large batches (a rewrite after a Redis
-   * restart) go as plain XADDs too: Lua's unpack has a stack limit.
-   */
+  /** One pipeline for everything queued: one XADD per journal, and the end of those that ended. */
   private async flush (): Promise<void> {
     const journals = [...this.dirty]
     this.dirty.clear()
-    const pipeline = this.cmd.pipeline() as ReturnType<Redis['pipeline']> & ScriptPipeline
-    /** Per journal: the entries sent, and the index range of its commands in the pipeline (or its script call and key index). */
-    const sent: Sent[] = []
+    const pipeline = this.cmd.pipeline()
+    /** Per journal: the entries sent, and the index range of its commands in the pipeline. */
+    const sent: Array<{ journal: Produced, entries: JournalEntry[], ending: boolean, first: number, count: number }> = []
     let index = 0
-    let scriptKeys: string[] = []
-    let scriptArgs: Array<string | number> = []
-    const scriptCall = (): void => {
-      pipeline.relayAppend(scriptKeys.length, ...scriptKeys, this.maxStreamLength, this.openTtlMs, ...scriptArgs)
-      index++
-      scriptKeys = []
-      scriptArgs = []
-    }
     for (const journal of journals) {
       const { streamId } = journal
       const log = this.keys.log(streamId)
@@ -534,21 +520,13 @@ export class RedisStore implements RelayStore {
       journal.pending = []
       this.pendingBytes -= journal.pendingBytes
       journal.pendingBytes = 0
-      const last = entries[entries.length - 1]
-      const ending = journal.end !== undefined
-      if (last !== undefined && !ending && entries.length <= SCRIPT_MAX_ENTRIES) {
-        scriptKeys.push(log)
-        scriptArgs.push(`${last.id}-0`, journal.expiring ? '0' : '1', entries.length * 2)
-        for (const entry of entries) scriptArgs.push(entry.event === undefined ? String(entry.id) : `${entry.id}\n${entry.event}`, entry.data)
-        sent.push({ journal, entries, ending, first: index, count: 1, key: scriptKeys.length })
-        if (scriptArgs.length >= SCRIPT_MAX_ARGS) scriptCall()
-        continue
-      }
       const first = index
+      const last = entries[entries.length - 1]
       if (last !== undefined) {
         pipeline.xadd(log, 'MAXLEN', '~', this.maxStreamLength, `${last.id}-0`, ...batchFields(entries))
         index++
       }
+      const ending = journal.end !== undefined
       if (ending) {
         const lastId = last?.id ?? journal.writtenId
         // A journal cut from Redis ends there as an error: its remote readers must not take a
@@ -564,9 +542,8 @@ export class RedisStore implements RelayStore {
         pipeline.pexpire(log, this.openTtlMs)
         index++
       }
-      sent.push({ journal, entries, ending, first, count: index - first, key: 0 })
+      sent.push({ journal, entries, ending, first, count: index - first })
     }
-    if (scriptKeys.length > 0) scriptCall()
     let results: Array<[Error | null, unknown]> | null
     try {
       results = await pipeline.exec()
@@ -574,14 +551,12 @@ export class RedisStore implements RelayStore {
       results = null
       this.onConnectionError(err as Error)
     }
-    for (const { journal, entries, ending, first, count, key } of sent) {
+    for (const { journal, entries, ending, first, count } of sent) {
       let failed = results === null
       for (let i = first; i < first + count && !failed; i++) {
-        const [err, reply] = results?.[i] ?? [null, undefined]
+        const err = results?.[i]?.[0]
         // A batch (or end marker) Redis already has: a reply lost to a reconnect, written before.
         if (err != null && !isAlreadyWritten(err)) failed = true
-        // The script's reply: the (1-based) keys whose XADD failed.
-        else if (key > 0 && (reply as number[]).length > 0 && (reply as number[]).includes(key)) failed = true
       }
       if (failed) {
         // Back in front of whatever came meanwhile, for the next flush once Redis answers again.
@@ -676,22 +651,5 @@ export class RedisStore implements RelayStore {
     this.log('info', 'Redis available again')
   }
 }
-
-/** A journal's part of a flush. */
-interface Sent {
-  journal: Produced
-  entries: JournalEntry[]
-  ending: boolean
-  /** Its commands in the pipeline: `count` from `first`. */
-  first: number
-  count: number
-  /** Its 1-based key index in a `relayAppend` call (at `first`), or 0. */
-  key: number
-}
-
-/** Larger batches go as plain XADDs (Lua's unpack has a stack limit of about 8,000). */
-const SCRIPT_MAX_ENTRIES = 1000
-/** A `relayAppend` call ends after about this many arguments and the next one begins. */
-const SCRIPT_MAX_ARGS = 20_000
 
 function noop (): void {}

@@ -2,33 +2,10 @@ import type { ChainableCommander, Redis } from 'ioredis'
 
 /**
  * The few operations that must be atomic in Redis, as Lua. ioredis sends them by EVALSHA and
- * falls back to EVAL after a restart emptied the script cache. Each but `relayAppend` touches keys
- * of one hash tag only (or one key).
+ * falls back to EVAL after a restart emptied the script cache. Each touches keys of one hash tag
+ * only (or one key), so they stay valid on a Redis Cluster.
  */
 const SCRIPTS = {
-  /**
-   * The batches of many journals in one command (one per flush instead of one XADD each).
-   * KEYS: the journals' log keys; ARGV: MAXLEN, expiry ms, then per key: stream id, '1' to set the
-   * expiry (first batch), field count, fields. A batch Redis already holds (a retry after a lost
-   * reply) counts as written. Returns the 1-based indices of the keys whose XADD failed otherwise
-   * (usually none: an empty array, nothing to parse). The only script with keys of several hash
-   * tags: fine on one Redis, not on a Cluster (as the rest of the store).
-   */
-  relayAppend: {
-    lua: `local a = 3
-local failed = {}
-for i = 1, #KEYS do
-  local n = tonumber(ARGV[a + 2])
-  local r = redis.pcall('XADD', KEYS[i], 'MAXLEN', '~', ARGV[1], ARGV[a], unpack(ARGV, a + 3, a + 2 + n))
-  if type(r) == 'table' and r.err and not string.find(r.err, 'equal or smaller', 1, true) then
-    failed[#failed + 1] = i
-  elseif ARGV[a + 1] == '1' then
-    redis.call('PEXPIRE', KEYS[i], ARGV[2])
-  end
-  a = a + 3 + n
-end
-return failed`
-  },
   /** Clears a conversation's active generation only if it is still the given one (compare and delete). */
   relayClearActive: {
     numberOfKeys: 1,
@@ -162,8 +139,6 @@ export interface ScriptCommands {
 
 /** The same commands queued on a pipeline. */
 export interface ScriptPipeline {
-  /** numKeys, the keys, then the arguments (see `relayAppend` above). */
-  relayAppend (...args: Arg[]): ChainableCommander
   relayEnd (meta: string, log: string, lease: string, retainMs: Arg, reason: string, onlyIfLost: 0 | 1): ChainableCommander
   relayHoldReaders (key: string, member: string, ttlMs: Arg): ChainableCommander
 }
