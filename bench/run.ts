@@ -5,6 +5,7 @@
  * Options: `--full`; `--only=cost,latency,ttft,capacity,broadcast,nginx,redis,ramp` (scenarios);
  * `--servers=relay,naive-openai,…`; `--no-pin`; `--cpu-prof` (relay profiles into bench/results/prof/).
  */
+import { execFileSync } from 'node:child_process'
 import { mkdirSync, writeFileSync, existsSync, readFileSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
@@ -351,6 +352,10 @@ function goals (): void {
 
 log(`fastify-llm-relay bench (${results.mode}); ${results.machine.cpu}, ${results.machine.cores} cores, ${results.machine.ramGB} GB, Node ${results.node}`)
 log(`pinning: ${results.pinning}`)
+// The relay runs as shipped: the compiled dist/ that `npm start` runs, not the TypeScript
+// through tsx (whose transform wraps every named closure in a __name() call on the hot path).
+log('building dist/ (npm run build)')
+execFileSync('npm', ['run', 'build', '--silent'], { cwd: repoRoot, stdio: 'inherit' })
 const scenarios: Array<[string, () => Promise<void>]> = [
   ['cost', costScenario],
   ['latency', latencyScenario],

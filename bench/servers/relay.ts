@@ -1,12 +1,14 @@
 /**
- * This relay, as `npm start` runs it (`buildApp` with the environment: UPSTREAM_URL, HEARTBEAT_MS,
+ * This relay, as `npm start` runs it (the compiled `dist/app.js`'s `buildApp` with the environment: UPSTREAM_URL, HEARTBEAT_MS,
  * MAX_STREAMS, MAX_STREAMS_PER_CLIENT, LOG_LEVEL, REDIS_URL…), plus the bench side channel
  * (port and event-loop delay over IPC; the broadcast scenario's publisher). app.ts is not changed
  * for the bench.
  */
-import { buildApp } from '../../app.js'
+import type { buildApp as BuildApp } from '../../app.js'
 import { serve } from './harness.js'
 
+// The compiled service, as `npm start` runs it (bench/run.ts builds dist/ first).
+const { buildApp } = await import(new URL('../../dist/app.js', import.meta.url).href) as { buildApp: typeof BuildApp }
 const app = await buildApp({ env: process.env })
 // The broadcast scenario publishes in-process, as an application job would (app.channels.publish).
 await serve(app, { publish: async (channel, data) => await app.channels.publish(channel, { data }) })
