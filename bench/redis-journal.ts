@@ -1,6 +1,6 @@
 /**
  * CPU per token of the Redis journal against the memory journal:
- * `npx tsx bench/redis-journal.ts [runs]`.
+ * `npx tsx bench/redis-journal.ts [runs] [store|relay]` (both parts unless one is named).
  *
  * Two measurements, each the median of `runs` runs after a warm-up, each with and without Redis
  * (a real redis-server on a free port; its own CPU is reported apart, from /proc):
@@ -28,6 +28,7 @@ import { RedisStore } from '../lib/relay/stores/redis.js'
 import { startRedis } from '../test/fixtures/redis.js'
 
 const runs = Number(process.argv[2] ?? 5)
+const part = process.argv[3]
 const root = new URL('..', import.meta.url).pathname
 const CLK_TCK = 100
 
@@ -190,7 +191,7 @@ async function relayBench (withRedis: boolean, streams: number, tokens: number, 
 const fmt = (n: number): string => n.toFixed(2)
 console.log(`redis journal vs memory journal: CPU µs per token, median of ${runs} runs; node ${process.version}, ${redis.url}`)
 
-for (const [journals, tokens, spread] of [[1, 20_000, false], [100, 400, false], [100, 200, true]] as const) {
+for (const [journals, tokens, spread] of part === 'relay' ? [] : [[1, 20_000, false], [100, 400, false], [100, 200, true]] as const) {
   const memory = new MemoryStore()
   const mem = await measure(async () => await storeRun(memory, journals, tokens, spread))
   await memory.close()
@@ -202,7 +203,7 @@ for (const [journals, tokens, spread] of [[1, 20_000, false], [100, 400, false],
   console.log(`  memory ${fmt(mem.us)} µs/token   redis ${fmt(red.us)} µs/token (+ redis-server ${fmt(red.redisUs)})   ratio ${fmt(red.us / mem.us)}`)
 }
 
-for (const [streams, tokens, rate] of [[20, 1000, 200], [20, 2000, 0]] as const) {
+for (const [streams, tokens, rate] of part === 'store' ? [] : [[20, 1000, 200], [20, 2000, 0]] as const) {
   const mem = await relayBench(false, streams, tokens, rate)
   const red = await relayBench(true, streams, tokens, rate)
   console.log(`relay process, ${streams} streams × ${tokens} tokens at ${rate === 0 ? 'full speed' : `${rate} tokens/s each`}:`)
