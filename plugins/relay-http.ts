@@ -60,27 +60,27 @@ export function tagLogs (request: FastifyRequest, reply: FastifyReply, fields: R
 }
 
 /**
- * The last entry encoded and its bytes. A store hands one entry to all its readers in a row (a
- * channel event to 10,000 subscribers, a token to every tab), so one slot is enough for the
- * frame to be encoded once and the same bytes written to all of them, and it keeps nothing alive
- * but the one newest entry.
+ * The last entry and its frame. A store hands one entry to all its readers in a row (a channel
+ * event to 10,000 subscribers, a token to every tab), so one slot is enough for the frame to be
+ * made once and the same string written to all of them (the SSE writer then encodes and frames
+ * it once too), and it keeps nothing alive but the one newest entry.
  */
-let encodedEntry: JournalEntry | undefined
-let encodedBytes: Buffer = Buffer.alloc(0)
+let framedEntry: JournalEntry | undefined
+let framedText = ''
 
-function bytesOf (entry: JournalEntry): Buffer {
-  if (entry !== encodedEntry) {
-    encodedBytes = Buffer.from(entry.frame)
-    encodedEntry = entry
+function frameOf (entry: JournalEntry): string {
+  if (entry !== framedEntry) {
+    framedText = entry.frame
+    framedEntry = entry
   }
-  return encodedBytes
+  return framedText
 }
 
-/** Writes journal entries as relay-format frames (built and encoded once per entry), and the end as `close`. */
+/** Writes journal entries as relay-format frames (made and encoded once per entry), and the end as `close`. */
 export function sseListener (stream: SseStream): JournalListener {
   return {
     onEntries (entries: readonly JournalEntry[]) {
-      for (const entry of entries) if (!stream.writeFrame(bytesOf(entry))) return
+      for (const entry of entries) if (!stream.writeFrame(frameOf(entry))) return
     },
     onEnd (reason: EndReason) {
       // The producing instance died: its journal has no error entry, so the reader says why.

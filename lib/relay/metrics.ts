@@ -105,6 +105,9 @@ export class RelayMetrics implements GenerationObserver {
         metrics.pendingTokens = 0
       }
     })
+    // A registry reset (resetMetrics) forgets the tokens not yet added, too.
+    const resetTokens = this.tokens.reset.bind(this.tokens)
+    this.tokens.reset = () => { metrics.pendingTokens = 0; resetTokens() }
     this.ttft = new Histogram({
       name: 'relay_time_to_first_token_seconds',
       help: 'Generation start to its first upstream event',

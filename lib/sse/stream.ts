@@ -58,26 +58,28 @@ interface H1Internals {
 }
 
 /**
- * The last frame framed as an HTTP/1.1 chunk (`<hex length>\r\n<frame>\r\n`), and the frame it
- * was made from. One event written to many readers in a row (a channel broadcast, a token to
- * several tabs) is framed once and the same bytes go to every socket; only the newest is kept.
+ * The last string frame framed as an HTTP/1.1 chunk (`<hex length>\r\n<frame>\r\n`). One event
+ * written to many readers in a row (a channel broadcast, a token to several tabs) is encoded and
+ * framed once and the same bytes go to every socket; only the newest is kept. Strings only: a
+ * caller may refill a Buffer it wrote, so a byte frame is framed anew each time.
  */
-let chunkedFrom: string | Uint8Array | undefined
+let chunkedFrom: string | undefined
 let chunkedBytes: Buffer = Buffer.alloc(0)
 
 function asChunk (frame: string | Uint8Array): Buffer {
-  if (frame === chunkedFrom) return chunkedBytes
   if (typeof frame === 'string') {
-    chunkedBytes = Buffer.from(`${Buffer.byteLength(frame).toString(16)}\r\n${frame}\r\n`)
-  } else {
-    const head = Buffer.from(`${frame.byteLength.toString(16)}\r\n`)
-    chunkedBytes = Buffer.allocUnsafe(head.length + frame.byteLength + 2)
-    head.copy(chunkedBytes, 0)
-    chunkedBytes.set(frame, head.length)
-    CRLF.copy(chunkedBytes, head.length + frame.byteLength)
+    if (frame !== chunkedFrom) {
+      chunkedBytes = Buffer.from(`${Buffer.byteLength(frame).toString(16)}\r\n${frame}\r\n`)
+      chunkedFrom = frame
+    }
+    return chunkedBytes
   }
-  chunkedFrom = frame
-  return chunkedBytes
+  const head = Buffer.from(`${frame.byteLength.toString(16)}\r\n`)
+  const chunk = Buffer.allocUnsafe(head.length + frame.byteLength + 2)
+  head.copy(chunk, 0)
+  chunk.set(frame, head.length)
+  CRLF.copy(chunk, head.length + frame.byteLength)
+  return chunk
 }
 
 /**
@@ -367,6 +369,9 @@ export class SseStream {
     const socket = res.socket
     // A fake socket (light-my-request's inject) is not a stream to write to.
     if (!(socket instanceof Socket) || !socket.writable) return undefined
+    // Anything the response holds back itself (Node 22+ keeps chunks written under the app's
+    // cork() outside outputData) must go first: then the response writes, in order.
+    if (res.writableLength !== socket.writableLength) return undefined
     return socket
   }
 
@@ -381,6 +386,8 @@ export class SseStream {
       frame = Buffer.concat([this.#preamble, bytes])
       this.#preamble = undefined
     }
+    // Nothing to send; and an empty HTTP chunk would be the end of the body (`0\r\n\r\n`).
+    if ((typeof frame === 'string' ? frame.length : frame.byteLength) === 0) return
     this.#writes++
     const socket = this.#directSocket()
     if (socket !== undefined) {

@@ -105,6 +105,8 @@ export class UpstreamClient {
         }
         current.start()
         await settled
+        // The attempt may read its last bytes for a while yet: it must not hold the consumer.
+        current.onReadable = null
         if (thrown !== undefined) throw thrown.error
         if (current.state === DONE) return
         const error = current.error

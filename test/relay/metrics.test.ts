@@ -42,3 +42,24 @@ t.test('/metrics, parsed as Prometheus text, shows the numbers moving', async (t
   t.ok(value(after, 'relay_journal_bytes') > 0, 'journal size')
   t.ok(after.has('process_resident_memory_bytes'), 'process metrics too')
 })
+
+t.test('counts kept outside prom-client (tokens, gaps) are exposed when scraped and forgotten by a reset', async (t) => {
+  const { RelayMetrics } = await import('../../lib/relay/metrics.js')
+  const metrics = new RelayMetrics({ activeGenerations: () => 0 })
+  metrics.firstToken(120)
+  metrics.token(30)
+  metrics.token(2000)
+  const families = new Map((parsePrometheusTextFormat(await metrics.registry.metrics()) as Family[]).map((f) => [f.name, f]))
+  t.equal(value(families, 'relay_tokens_total'), 3)
+  const gap = families.get('relay_inter_token_gap_seconds')?.metrics[0] as unknown as { count: string, sum: string, buckets: Record<string, string> }
+  t.equal(Number(gap.count), 2)
+  t.equal(Number(gap.sum), 2.03)
+  t.equal(Number(gap.buckets['0.05']), 1, 'buckets are cumulative: 30 ms in 0.05')
+  t.equal(Number(gap.buckets['+Inf'] ?? gap.count), 2)
+
+  metrics.token(10)
+  metrics.registry.resetMetrics()
+  const after = new Map((parsePrometheusTextFormat(await metrics.registry.metrics()) as Family[]).map((f) => [f.name, f]))
+  t.equal(value(after, 'relay_tokens_total'), 0, 'a token counted before the reset is not added after it')
+  t.equal(Number((after.get('relay_inter_token_gap_seconds')?.metrics[0] as unknown as { count: string }).count), 0)
+})

@@ -64,3 +64,30 @@ t.test('stream after stream on one keep-alive connection, then a plain request',
   t.ok(plain.reused, 'the connection is still in a clean state')
   t.same(JSON.parse(plain.body), { ok: true })
 })
+
+t.test('edge writes keep the body whole: an empty frame, a refilled Buffer, frames under the app\'s cork', async (t) => {
+  const { url } = await startApp(t, (app) => {
+    app.get('/edges', async (_req, reply) => {
+      const stream = reply.sse({ heartbeatMs: 0 })
+      stream.writeFrame('data: a\n\n')
+      stream.writeFrame('') // an empty HTTP chunk would end the body here
+      stream.writeFrame(new Uint8Array(0))
+      const buffer = Buffer.from('data: AAAA\n\n')
+      stream.writeFrame(buffer)
+      buffer.write('data: BBBB\n\n') // the caller reuses its buffer: the next write has the new bytes
+      stream.writeFrame(buffer)
+      // An application that corks the raw response: its own write and ours stay in order.
+      reply.raw.cork()
+      reply.raw.write('data: corked\n\n')
+      stream.writeFrame('data: after-cork\n\n')
+      reply.raw.uncork()
+      await stream.close('done')
+    })
+  })
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+  t.teardown(() => agent.destroy())
+  for (let i = 0; i < 2; i++) {
+    const res = await get(agent, `${url}/edges`)
+    t.same(parse(res.body).map((e) => e.data), ['a', 'AAAA', 'BBBB', 'corked', 'after-cork', '{"reason":"done"}'])
+  }
+})
