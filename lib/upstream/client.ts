@@ -76,7 +76,6 @@ export class UpstreamClient {
     const { signal } = options
     if (signal.aborted) throw abortReason(signal)
     const request = this.#request(body)
-    const { maxRetries } = this.#options
     let attempt: Attempt | undefined
     const onAbort = (): void => attempt?.cancel(abortReason(signal))
     signal.addEventListener('abort', onAbort, { once: true })
@@ -109,13 +108,7 @@ export class UpstreamClient {
         current.onReadable = null
         if (thrown !== undefined) throw thrown.error
         if (current.state === DONE) return
-        const error = current.error
-        if (signal.aborted) throw abortReason(signal)
-        if (delivered || !(error instanceof UpstreamError) || !error.retryable || retry >= maxRetries) throw error
-        const delay = retryDelay(retry, error)
-        if (delay === undefined) throw error
-        if (request.deadline !== undefined && Date.now() + delay >= request.deadline) throw error
-        await sleep(delay, signal, () => abortReason(signal))
+        await this.#backoff(retry, current.error, delivered, signal, request.deadline)
       }
     } finally {
       signal.removeEventListener('abort', onAbort)
@@ -142,7 +135,6 @@ export class UpstreamClient {
 
   async * #stream (body: ChatRequestBody, signal: AbortSignal): AsyncGenerator<UpstreamEvent, void, undefined> {
     if (signal.aborted) throw abortReason(signal)
-    const { maxRetries } = this.#options
     const request = this.#request(body)
     let attempt: Attempt | undefined
     const onAbort = (): void => attempt?.cancel(abortReason(signal))
@@ -164,18 +156,26 @@ export class UpstreamClient {
           if (attempt.state === FAILED) break
           await attempt.wait()
         }
-        const error = attempt.error
-        if (signal.aborted) throw abortReason(signal)
-        if (yielded || !(error instanceof UpstreamError) || !error.retryable || retry >= maxRetries) throw error
-        const delay = retryDelay(retry, error)
-        if (delay === undefined) throw error
-        if (request.deadline !== undefined && Date.now() + delay >= request.deadline) throw error
-        await sleep(delay, signal, () => abortReason(signal))
+        await this.#backoff(retry, attempt.error, yielded, signal, request.deadline)
       }
     } finally {
       signal.removeEventListener('abort', onAbort)
       attempt?.cancel(CONSUMER_LEFT)
     }
+  }
+
+  /**
+   * After a failed attempt: throws what ends the request (the abort reason, or the error when it
+   * is not retryable, a token was already delivered, retries are used up or the backoff would
+   * pass the deadline), else waits out the backoff before the next attempt.
+   */
+  async #backoff (retry: number, error: unknown, delivered: boolean, signal: AbortSignal, deadline: number | undefined): Promise<void> {
+    if (signal.aborted) throw abortReason(signal)
+    if (delivered || !(error instanceof UpstreamError) || !error.retryable || retry >= this.#options.maxRetries) throw error
+    const delay = retryDelay(retry, error)
+    if (delay === undefined) throw error
+    if (deadline !== undefined && Date.now() + delay >= deadline) throw error
+    await sleep(delay, signal, () => abortReason(signal))
   }
 
   /** Counters of the owned pool. */
