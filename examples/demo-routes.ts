@@ -9,8 +9,10 @@
  * await app.register(demoRoutes, { channels })   // GET /demo/clock, /demo/ticker, /demo/orders/:id/progress
  * ```
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import type { Channels } from '../lib/relay/channels.js'
+import { sseListener } from '../plugins/relay-http.js'
 
 export interface DemoRoutesOptions {
   /** Where the ticker and the orders publish. */
@@ -28,19 +30,20 @@ const SYMBOLS = ['ACME', 'GLOBEX', 'INITECH', 'UMBRELLA'] as const
 export const demoRoutes: FastifyPluginAsync<DemoRoutesOptions> = async (app, options) => {
   if (!app.hasReplyDecorator('sse')) throw new Error('demoRoutes: register the fastify-llm-relay-sse plugin first')
   const { channels, clockIntervalMs = 1000, tickerIntervalMs = 1000, progressStepMs = 500 } = options
-  const timers = new Set<NodeJS.Timeout>()
-  app.addHook('onClose', async () => { for (const timer of timers) clearInterval(timer) })
+  // Stops the shared producers (the ticker, running orders) when the app closes.
+  const closing = new AbortController()
+  let ticker: NodeJS.Timeout | undefined
+  app.addHook('onClose', async () => {
+    clearInterval(ticker)
+    closing.abort()
+  })
 
   /** Serves a channel as SSE from `Last-Event-ID`, or from `afterId` for a new reader. */
   const serveChannel = async (request: FastifyRequest, reply: FastifyReply, channel: string, afterId: number): Promise<void> => {
     const header = request.headers['last-event-id']
     const from = typeof header === 'string' && /^\d+$/.test(header) ? Number(header) : afterId
     const stream = reply.sse()
-    const stop = await channels.read(channel, from, {
-      onEntries (entries) { for (const entry of entries) if (!stream.writeFrame(entry.frame)) return },
-      onEnd (reason) { void stream.close(reason) }
-    })
-    stream.onClose(stop)
+    stream.onClose(await channels.read(channel, from, sseListener(stream)))
   }
 
   // The writer style: push from a timer, stop it when the stream ends for any reason.
@@ -53,7 +56,6 @@ export const demoRoutes: FastifyPluginAsync<DemoRoutesOptions> = async (app, opt
   })
 
   // One random-walk producer for every reader, started by the first one.
-  let ticker: NodeJS.Timeout | undefined
   const prices = new Map<string, number>(SYMBOLS.map((s) => [s, 100]))
   const tick = (): void => {
     const symbol = SYMBOLS[Math.floor(Math.random() * SYMBOLS.length)] ?? 'ACME'
@@ -66,7 +68,6 @@ export const demoRoutes: FastifyPluginAsync<DemoRoutesOptions> = async (app, opt
     if (ticker === undefined) {
       ticker = setInterval(tick, tickerIntervalMs)
       ticker.unref()
-      timers.add(ticker)
     }
     // A ticker is live: a new reader starts at the next tick, a resuming one where it left.
     await serveChannel(request, reply, 'demo:ticker', await channels.lastId('demo:ticker'))
@@ -74,24 +75,13 @@ export const demoRoutes: FastifyPluginAsync<DemoRoutesOptions> = async (app, opt
 
   // One job per order, 0 → 100 %, whoever watches; the channel closes itself at 100 %.
   const orders = new Set<string>()
-  const runOrder = (orderId: string): void => {
-    let percent = 0
-    const step = (): void => {
-      channels.publish(`order:${orderId}`, { event: 'progress', data: { orderId, percent } })
-        .then(async () => {
-          if (percent < 100) {
-            percent += 10
-            return
-          }
-          clearInterval(timer)
-          timers.delete(timer)
-          await channels.close(`order:${orderId}`)
-        })
-        .catch((err: unknown) => app.log.warn({ err, orderId }, 'demo order: publish failed'))
+  const runOrder = async (orderId: string): Promise<void> => {
+    const channel = `order:${orderId}`
+    for (let percent = 0; percent <= 100; percent += 10) {
+      await channels.publish(channel, { event: 'progress', data: { orderId, percent } })
+      if (percent < 100) await sleep(progressStepMs, undefined, { signal: closing.signal })
     }
-    const timer = setInterval(step, progressStepMs)
-    timers.add(timer)
-    step()
+    await channels.close(channel)
   }
   app.get<{ Params: { id: string } }>('/demo/orders/:id/progress', {
     schema: { params: { type: 'object', properties: { id: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' } } } }
@@ -99,7 +89,9 @@ export const demoRoutes: FastifyPluginAsync<DemoRoutesOptions> = async (app, opt
     const orderId = request.params.id
     if (!orders.has(orderId)) {
       orders.add(orderId)
-      runOrder(orderId)
+      runOrder(orderId).catch((err: unknown) => {
+        if (!closing.signal.aborted) app.log.warn({ err, orderId }, 'demo order: publish failed')
+      })
     }
     await serveChannel(request, reply, `order:${orderId}`, 0)
   })

@@ -107,8 +107,8 @@ async function ssePlugin (fastify: FastifyInstance, options: SsePluginOptions): 
    */
   const resolvedCache = new WeakMap<object, { picked: SseOptions, resolved: ResolvedSseOptions }>()
   const resolveCall = (callOptions: SseOptions | undefined): ResolvedSseOptions => {
-    if (callOptions === undefined) return resolvedDefaults
-    if (callOptions === null || typeof callOptions !== 'object') return resolveSseOptions({ ...defaults, ...pickSseOptions(callOptions ?? {}) }, 'reply.sse(): ')
+    if (callOptions == null) return resolvedDefaults
+    if (typeof callOptions !== 'object') return resolveSseOptions({ ...defaults, ...pickSseOptions(callOptions) }, 'reply.sse(): ')
     const hit = resolvedCache.get(callOptions)
     if (hit !== undefined && samePicked(hit.picked, callOptions)) return hit.resolved
     const picked = pickSseOptions(callOptions)

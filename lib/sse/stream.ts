@@ -157,7 +157,7 @@ export class SseStream {
     if (this.#opts.flushHeaders) {
       // Headers must reach the client (and any proxy that waits for them) at once. Writing the
       // retry line sends them in the same packet; with no retry line, flush them alone.
-      if (retry !== undefined) this.#rawWrite(retry)
+      if (retry !== undefined) this.#write(retry)
       else this.#res.flushHeaders()
     } else {
       this.#preamble = retry
@@ -223,8 +223,8 @@ export class SseStream {
    * response is destroyed, which frees the buffer. So a stream holds at most the budget plus
    * one frame, and one event larger than the budget still reaches a reader that keeps up.
    *
-   * @param frame complete frame(s), ending with a blank line. A `Uint8Array` is written as is
-   *   (encode a frame once with `Buffer.from(frame)` to write it to many readers).
+   * @param frame complete frame(s), ending with a blank line. The same string written to many
+   *   readers in a row is encoded once; a `Uint8Array` is written as is.
    * @returns `false` when the stream is (now) closed, else `true`.
    */
   writeFrame (frame: string | Uint8Array): boolean {
@@ -235,7 +235,7 @@ export class SseStream {
       this.#finish('slow_consumer', formatClose('slow_consumer'), true)
       return false
     }
-    this.#writeFrameBytes(frame)
+    this.#write(frame)
     return true
   }
 
@@ -375,12 +375,11 @@ export class SseStream {
     return socket
   }
 
-  /** The one place that writes frames. Buffers, not strings, so `writableLength` counts bytes, not UTF-16 units. */
-  #rawWrite (chunk: Uint8Array): void {
-    this.#writeFrameBytes(chunk)
-  }
-
-  #writeFrameBytes (frame: string | Uint8Array): void {
+  /**
+   * The one place that writes frames: straight to the socket as a ready chunk when it can, else
+   * through the response, as bytes (so `writableLength` counts bytes, not UTF-16 units).
+   */
+  #write (frame: string | Uint8Array): void {
     if (this.#preamble !== undefined) {
       const bytes = typeof frame === 'string' ? Buffer.from(frame) : frame
       frame = Buffer.concat([this.#preamble, bytes])
@@ -441,18 +440,14 @@ export class SseStream {
     this.#socketDrain?.removeListener('drain', this.#onDrain)
     this.#socketDrain = undefined
     if (!this.#isGone()) {
-      if (destroy) {
-        if (frame !== undefined) this.#rawWrite(Buffer.from(frame))
-        res.destroy()
-      } else {
-        // The close frame goes straight to the socket (see #directSocket), the response's end
-        // (`0\r\n\r\n`) through Node: corked together they leave in one write, not two.
-        const socket = frame === undefined ? undefined : this.#directSocket()
-        socket?.cork()
-        if (frame !== undefined) this.#rawWrite(Buffer.from(frame))
-        res.end()
-        socket?.uncork()
-      }
+      // The close frame goes straight to the socket (see #directSocket), the response's end
+      // (`0\r\n\r\n`) through Node: corked together they leave in one write, not two.
+      const socket = frame === undefined || destroy ? undefined : this.#directSocket()
+      socket?.cork()
+      if (frame !== undefined) this.#write(frame)
+      if (destroy) res.destroy()
+      else res.end()
+      socket?.uncork()
     }
     this.#preamble = undefined
     this.#releaseDrain()
