@@ -56,7 +56,9 @@ export function renderMarkdown (r: Results): string {
     if (m === undefined) return
     rows.push(`| ${scenario} | ${m.server} | ${m.deliveredPerSecond.toLocaleString('en')} | ${fmt(m.latencyMs.p50)} | ${fmt(m.latencyMs.p99)} | ${fmt(m.ttftMs.p50)} | ${fmt(m.cpuUsPerToken)} | ${Number.isFinite(m.rssMB) ? fmt(m.rssMB, 0) : '–'} | ${fmt(m.eldMs?.p99)} | ${m.serverCpuPct} / ${m.clientCpuPct} | ${note} |`)
   }
-  if (r.latency !== undefined) for (const m of Object.values(r.latency)) row(`latency, ${loadText(r.loads.latency as Load)}`, m)
+  // Old result files have no per-slice figures.
+  const slices = (m: Result): string => m.p99MsSlices === undefined ? '' : `p99 per 2-s slice: ${m.p99MsSlices.map((v) => fmt(v, 0)).join(' / ')}`
+  if (r.latency !== undefined) for (const m of Object.values(r.latency)) row(`latency, ${loadText(r.loads.latency as Load)}`, m, slices(m))
   if (r.ttft !== undefined) {
     const direct = r.ttft.direct?.ttftMs.p50
     for (const [name, m] of Object.entries(r.ttft)) row(`first token, ${loadText(r.loads.ttft as Load)}`, m, name === 'direct' || direct === undefined ? '' : `TTFT overhead p50 ${fmt(m.ttftMs.p50 - direct)} ms, p99 ${fmt(m.ttftMs.p99 - (r.ttft.direct?.ttftMs.p99 ?? NaN))} ms`)

@@ -163,24 +163,31 @@ export function errorsOf (m: Measured): number {
 
 function summary (m: Measured): string {
   return `${m.deliveredPerSecond} tok/s, CPU ${m.cpuUsPerToken} µs/token (server ${m.serverCpuPct}% of a core, client ${m.clientCpuPct}%), ` +
-    `latency p50 ${m.latencyMs.p50} ms p99 ${m.latencyMs.p99} ms, RSS ${m.rssMB} MB` +
+    `latency p50 ${m.latencyMs.p50} ms p99 ${m.latencyMs.p99} ms (per slice ${m.p99MsSlices.map((v) => Math.round(v)).join('/')}), RSS ${m.rssMB} MB` +
     (m.eldMs === undefined ? '' : `, ELD p99 ${m.eldMs.p99} ms`) + `, errors ${errorsOf(m)}`
 }
 
 // ---- scenarios ----
 
-/** The loads. Quick mode shortens windows and scales capacity down; it never changes a shape. */
+/**
+ * The loads. Quick mode (about two and a half minutes) shortens ramps and windows and scales
+ * capacity down; it never changes a shape (streams, rates and answer lengths per scenario).
+ */
 const LOADS = {
   // Cost: a fixed load every server carries without saturating its core.
-  cost: { streams: 500, tokensPerSecond: 20, tokens: 200, rampMs: 2000, warmMs: 2000, measureMs: full ? 16_000 : 6000, sliceMs: 2000 },
-  latency: { streams: 1000, tokensPerSecond: 20, tokens: 200, rampMs: 2000, warmMs: 2000, measureMs: full ? 16_000 : 6000, sliceMs: 2000 },
+  cost: full
+    ? { streams: 500, tokensPerSecond: 20, tokens: 200, rampMs: 2000, warmMs: 2000, measureMs: 16_000, sliceMs: 2000 }
+    : { streams: 500, tokensPerSecond: 20, tokens: 200, rampMs: 1500, warmMs: 1000, measureMs: 4000, sliceMs: 2000 },
+  latency: full
+    ? { streams: 1000, tokensPerSecond: 20, tokens: 200, rampMs: 2000, warmMs: 2000, measureMs: 16_000, sliceMs: 2000 }
+    : { streams: 1000, tokensPerSecond: 20, tokens: 200, rampMs: 1500, warmMs: 1000, measureMs: 4000, sliceMs: 2000 },
   capacity: full
     ? { streams: 10_000, tokensPerSecond: 5, tokens: 100, rampMs: 10_000, warmMs: 4000, measureMs: 16_000, sliceMs: 2000 }
-    : { streams: 5000, tokensPerSecond: 5, tokens: 100, rampMs: 4000, warmMs: 2000, measureMs: 6000, sliceMs: 2000 },
+    : { streams: 5000, tokensPerSecond: 5, tokens: 100, rampMs: 3000, warmMs: 1000, measureMs: 4000, sliceMs: 2000 },
   // Time to first token: few streams, short answers, so each slot asks often.
-  ttft: { streams: 20, tokensPerSecond: 50, tokens: 5, rampMs: 500, warmMs: 500, measureMs: full ? 10_000 : 4000, sliceMs: 1000 },
+  ttft: { streams: 20, tokensPerSecond: 50, tokens: 5, rampMs: 500, warmMs: 500, measureMs: full ? 10_000 : 2000, sliceMs: 1000 },
   // Broadcast: 10,000 subscribers in both modes (quick only measures a shorter window).
-  broadcast: { streams: 10_000, tokensPerSecond: 1, tokens: 0, rampMs: 5000, warmMs: 2000, measureMs: full ? 20_000 : 6000, sliceMs: 2000 }
+  broadcast: { streams: 10_000, tokensPerSecond: 1, tokens: 0, rampMs: full ? 5000 : 4000, warmMs: full ? 2000 : 1000, measureMs: full ? 20_000 : 4000, sliceMs: 2000 }
 } satisfies Record<string, Load>
 const BROADCAST_INTERVAL_MS = 1000
 
@@ -239,14 +246,15 @@ async function ttftScenario (): Promise<void> {
 /** Highest number of 5 tok/s streams with p99 ≤ 100 ms and no errors; stops when the client core saturates. */
 async function rampScenario (): Promise<void> {
   results.ramp = {}
-  // Quick: two coarse steps with short windows; full: 1,000, then 2,500 more a step.
+  // Full: 1,000, then 2,500 more a step, every server. Quick: two coarse steps with short
+  // windows, this relay and the floor only (the SDK peers do not carry the first step).
   const steps = full ? [1000, 2500, 5000, 7500, 10_000, 12_500, 15_000, 20_000] : [2500, 5000]
-  for (const name of servers) {
+  for (const name of full ? servers : servers.filter((s) => s === 'relay' || s === 'passthrough')) {
     const points: NonNullable<Results['ramp']>[string]['steps'] = []
     let sustained = 0
     let limit = 'none within the steps'
     for (const streams of steps) {
-      const m = await measure(name, { streams, tokensPerSecond: 5, tokens: 100, rampMs: Math.max(3000, streams / 2), warmMs: full ? 3000 : 2000, measureMs: full ? 6000 : 4000, sliceMs: 2000 })
+      const m = await measure(name, { streams, tokensPerSecond: 5, tokens: 100, rampMs: Math.max(full ? 3000 : 2000, streams * (full ? 0.5 : 0.6)), warmMs: full ? 3000 : 1000, measureMs: full ? 6000 : 2000, sliceMs: 2000 })
       const errors = errorsOf(m)
       points.push({ streams, tokensPerSecond: m.deliveredPerSecond, p99Ms: m.latencyMs.p99, serverCpuPct: m.serverCpuPct, clientCpuPct: m.clientCpuPct, errors })
       const failed = m.latencyMs.p99 > 100 || errors > 0 || m.deliveredPerSecond < streams * 5 * 0.9
@@ -379,11 +387,12 @@ const stamp = results.date.slice(0, 19).replace(/[:T]/g, '-')
 // A run of some scenarios or servers only does not replace the latest complete one.
 const partial = only !== undefined || flag('servers') !== undefined
 const kind = partial ? `${results.mode}-partial` : results.mode
-const latest = partial ? 'latest-partial' : 'latest'
+// A quick run does not replace the full one's table and chart either (the README shows those).
+const latest = `latest-${kind}`
 writeFileSync(join(dir, `${stamp}-${kind}.json`), JSON.stringify(results, null, 2) + '\n')
-writeFileSync(join(dir, `${latest}-${results.mode}.json`), JSON.stringify(results, null, 2) + '\n')
+writeFileSync(join(dir, `${latest}.json`), JSON.stringify(results, null, 2) + '\n')
 writeFileSync(join(dir, `${latest}.md`), markdown)
 writeFileSync(join(dir, `${latest}.svg`), renderSvg(results))
 process.stdout.write(`\n${markdown}\n`)
-log(`written: bench/results/${stamp}-${kind}.json, ${latest}.md, ${latest}.svg`)
+log(`written: bench/results/${stamp}-${kind}.json, ${latest}.json, ${latest}.md, ${latest}.svg`)
 process.exit(0)

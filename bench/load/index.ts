@@ -10,6 +10,8 @@ import type { Child } from './procs.js'
 import type { SlotStats } from './stream-client.js'
 import type { WorkerConfig } from './worker.js'
 
+type HistogramJson = ReturnType<Histogram['toJSON']>
+
 export interface Load {
   streams: number
   tokensPerSecond: number
@@ -50,6 +52,8 @@ export interface Measured {
   /** Mock + load workers CPU in % of one core (they share core 1). */
   clientCpuPct: number
   latencyMs: { p50: number, p90: number, p99: number, p999: number, max: number, count: number }
+  /** p99 latency of each slice of the window: where the tail comes from (a steady slice, or the one where answers end and ask again). */
+  p99MsSlices: number[]
   ttftMs: { p50: number, p99: number, count: number }
   rssMB: number
   eldMs?: { p50: number, p99: number, max: number, mean: number }
@@ -152,7 +156,7 @@ export async function runLoad (target: Target, load: Load, options: RunOptions):
   clearInterval(ticker)
 
   const results = await Promise.all(workers.map(async (w) => {
-    const result = w.next<{ stats: SlotStats, buckets: number[], latency: { counts: number[], sum: number, max: number }, ttft: { counts: number[], sum: number, max: number } }>('result', 20_000)
+    const result = w.next<{ stats: SlotStats, buckets: number[], latency: HistogramJson, sliceLatency: HistogramJson[], ttft: HistogramJson }>('result', 20_000)
     w.send({ type: 'stop' })
     return await result
   }))
@@ -161,11 +165,13 @@ export async function runLoad (target: Target, load: Load, options: RunOptions):
   const latency = new Histogram()
   const ttft = new Histogram()
   const buckets = new Array<number>(slices).fill(0)
+  const sliceLatency = Array.from({ length: slices }, () => new Histogram())
   const stats: SlotStats = results[0]!.stats
   for (const [i, r] of results.entries()) {
     latency.merge(r.latency)
     ttft.merge(r.ttft)
     r.buckets.forEach((n, k) => { buckets[k] = (buckets[k] ?? 0) + n })
+    r.sliceLatency.forEach((h, k) => sliceLatency[k]?.merge(h))
     if (i === 0) continue
     for (const key of Object.keys(stats) as Array<keyof SlotStats>) {
       if (key === 'statuses') {
@@ -201,6 +207,7 @@ export async function runLoad (target: Target, load: Load, options: RunOptions):
       max: ms(latency.max),
       count: latency.count
     },
+    p99MsSlices: sliceLatency.map((h) => ms(h.percentile(99))),
     ttftMs: { p50: ms(ttft.percentile(50)), p99: ms(ttft.percentile(99)), count: ttft.count },
     rssMB: round(rss / 2 ** 20, 1),
     eldMs: eld,

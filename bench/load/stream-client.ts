@@ -32,6 +32,8 @@ export interface SlotContext {
   buckets: number[]
   bucketMs: number
   latency: Histogram
+  /** The same latencies per slice of the window (a steady slice and one where answers restart differ). */
+  sliceLatency: Histogram[]
   ttft: Histogram
   stats: SlotStats
   /** Stop opening new requests. */
@@ -221,8 +223,10 @@ export class Slot {
           }
           if (inWindow) {
             ctx.stats.tokensInWindow++
-            ctx.buckets[Math.floor((at - ctx.windowStart) / ctx.bucketMs)]! += 1
+            const slice = Math.floor((at - ctx.windowStart) / ctx.bucketMs)
+            ctx.buckets[slice]! += 1
             ctx.latency.record((at - sentAt) * 1000)
+            ctx.sliceLatency[slice]!.record((at - sentAt) * 1000)
           }
         }
       }

@@ -43,6 +43,7 @@ function start (config: WorkerConfig): void {
     ? `GET ${config.path} HTTP/1.1\r\nhost: ${config.host}:${config.port}\r\naccept: text/event-stream\r\n\r\n`
     : `POST ${config.path} HTTP/1.1\r\nhost: ${config.host}:${config.port}\r\ncontent-type: application/json\r\n` +
       `accept: text/event-stream\r\ncontent-length: ${body.length}\r\n\r\n`
+  const slices = Math.ceil((config.windowEnd - config.windowStart) / config.bucketMs)
   ctx = {
     host: config.host,
     port: config.port,
@@ -51,9 +52,10 @@ function start (config: WorkerConfig): void {
     subscriber: config.body === undefined,
     windowStart: config.windowStart,
     windowEnd: config.windowEnd,
-    buckets: new Array(Math.ceil((config.windowEnd - config.windowStart) / config.bucketMs)).fill(0),
+    buckets: new Array(slices).fill(0),
     bucketMs: config.bucketMs,
     latency: new Histogram(),
+    sliceLatency: Array.from({ length: slices }, () => new Histogram()),
     ttft: new Histogram(),
     stats: emptyStats(),
     stopping: false
@@ -78,6 +80,7 @@ function stop (): void {
     stats: ctx.stats,
     buckets: ctx.buckets,
     latency: ctx.latency.toJSON(),
+    sliceLatency: ctx.sliceLatency.map((h) => h.toJSON()),
     ttft: ctx.ttft.toJSON(),
     cpuUs: cpu.user + cpu.system
   })
