@@ -50,12 +50,10 @@ export interface JournalListener {
 export type Unsubscribe = () => void
 
 /**
- * A journal entry: its id, data and event, and its SSE frame made from them when asked. A
- * journal keeps every entry of every retained answer (`RETAIN_MS`), so what one entry holds is
- * what the garbage collector walks for each token of the last minutes: two heap objects (this
- * and the data string), not four (with a stored frame, which a write flattens into a second copy
- * of the data). Readers ask for the frame once per entry, not once per reader: the SSE listeners
- * encode it once and write the same bytes to all of them.
+ * A journal entry: its id, data and event, and its SSE frame made from them when asked (readers
+ * ask once per entry, not once per reader: the SSE listeners encode it once and write the same
+ * bytes to all of them). Entries are short-lived: the producer makes one per token for the live
+ * readers, and the memory store keeps their text, not the objects (`EntryLog`).
  */
 class Entry implements JournalEntry {
   constructor (readonly id: number, readonly data: string, readonly event: string | undefined) {}
@@ -74,13 +72,6 @@ class Entry implements JournalEntry {
  */
 export function makeEntry (id: number, data: string, event?: string): JournalEntry {
   return new Entry(id, data, event)
-}
-
-/** Rough bytes an entry's frame and data would hold as UTF-16 strings, plus object overhead: the memory caps' measure. */
-export function entrySize (entry: JournalEntry): number {
-  // The frame's length without building it: `id: N\ndata: …\n\n` (+ `event: E\n`).
-  const frameLength = entry.data.length + String(entry.id).length + 13 + (entry.event === undefined ? 0 : entry.event.length + 8)
-  return (entry.data.length + frameLength) * 2 + 64
 }
 
 /**

@@ -1,5 +1,6 @@
-import { entrySize, exactlyOnce, makeEntry } from '../journal.js'
+import { exactlyOnce, makeEntry } from '../journal.js'
 import type { EndReason, JournalEntry, JournalListener, JournalMeta, Unsubscribe } from '../journal.js'
+import { EntryLog, entrySize } from '../entry-log.js'
 import type { ChannelEventInput, ChannelRetention, ControlMessage, JournalState, RelayStore } from '../store.js'
 import { StoreFullError } from '../errors.js'
 
@@ -15,24 +16,22 @@ export interface MemoryStoreOptions {
 
 interface Journal {
   meta: JournalMeta
-  /** Id of the entry before `entries[0]`: 0 until a channel's retention drops old events. */
-  base: number
-  entries: JournalEntry[]
-  /** Channels only: when each entry was published (for the age limit), and the limits. */
+  /** The entries, as bytes (see {@link EntryLog}); a channel's retention drops the oldest. */
+  log: EntryLog
+  /** Channels only: when each kept entry was published (for the age limit), and the limits. */
   publishedAt: number[] | undefined
   retention: ChannelRetention | undefined
   /** Channels only: last publish or read, for forgetting idle channels. */
   touchedAt: number
-  bytes: number
   ended: EndReason | undefined
   listeners: Set<JournalListener>
   expiry: NodeJS.Timeout | undefined
 }
 
 /**
- * The in-process store: journals in arrays, listeners called synchronously on append. Ids are
- * consecutive, so the entries after `afterId` start at index `afterId - base`: resume is a
- * slice, not a search.
+ * The in-process store: journals as {@link EntryLog}s, listeners called synchronously on append
+ * with the entries as given. Ids are consecutive, so the entries after `afterId` are found by
+ * arithmetic: resume is a slice, not a search.
  */
 export class MemoryStore implements RelayStore {
   readonly ready = true
@@ -87,7 +86,7 @@ export class MemoryStore implements RelayStore {
   stateSync (key: string): JournalState | undefined {
     const journal = this.journals.get(key)
     if (journal === undefined) return undefined
-    return { meta: journal.meta, lastId: journal.base + journal.entries.length, ended: journal.ended }
+    return { meta: journal.meta, lastId: journal.log.lastId, ended: journal.ended }
   }
 
   /** Whether this store holds the journal (the Redis store asks, to serve local readers from memory). */
@@ -100,10 +99,9 @@ export class MemoryStore implements RelayStore {
     if (journal === undefined || journal.ended !== undefined) return false
     let bytes = 0
     for (const entry of entries) bytes += entrySize(entry)
-    if (journal.bytes + bytes > this.maxJournalBytes) return false
+    if (journal.log.bytes + bytes > this.maxJournalBytes) return false
     if (!this.reserve(bytes)) return false
-    for (const entry of entries) journal.entries.push(entry)
-    journal.bytes += bytes
+    for (const entry of entries) journal.log.push(entry)
     for (const listener of journal.listeners) listener.onEntries(entries)
     return true
   }
@@ -117,16 +115,15 @@ export class MemoryStore implements RelayStore {
     const journal = this.channel(channel, retention)
     if (journal.ended !== undefined) throw new StoreFullError(`channel ${channel} is closed`)
     const now = Date.now()
-    const first = journal.base + journal.entries.length + 1
+    const first = journal.log.lastId + 1
     const entries = events.map((e, i) => makeEntry(first + i, e.data, e.event))
     let bytes = 0
     for (const entry of entries) bytes += entrySize(entry)
     if (!this.reserve(bytes)) throw new StoreFullError('the relay is over its journal memory limit')
     for (const entry of entries) {
-      journal.entries.push(entry)
+      journal.log.push(entry)
       journal.publishedAt?.push(now)
     }
-    journal.bytes += bytes
     journal.touchedAt = now
     this.trim(journal, now)
     for (const listener of journal.listeners) listener.onEntries(entries)
@@ -144,8 +141,9 @@ export class MemoryStore implements RelayStore {
     const listeners = [...journal.listeners]
     journal.listeners.clear()
     for (const listener of listeners) listener.onEnd(reason)
+    journal.log.seal()
     this.endedOrder.add(key)
-    this.endedBytes += journal.bytes
+    this.endedBytes += journal.log.bytes
     journal.expiry = setTimeout(() => this.delete(key), this.retainMs)
     journal.expiry.unref()
   }
@@ -159,10 +157,9 @@ export class MemoryStore implements RelayStore {
     }
     // A reader ahead of the journal (an id from before a channel was forgotten and made again)
     // gets only the entries after its id, live ones too.
-    if (afterId > journal.base + journal.entries.length) listener = exactlyOnce(afterId, listener)
+    if (afterId > journal.log.lastId) listener = exactlyOnce(afterId, listener)
     // Events a channel's retention already dropped cannot be replayed: the reader gets what is kept.
-    const from = Math.max(0, afterId - journal.base)
-    if (from < journal.entries.length) listener.onEntries(journal.entries.slice(from))
+    else if (afterId < journal.log.lastId && journal.log.length > 0) listener.onEntries(journal.log.entriesAfter(afterId))
     if (journal.ended !== undefined) {
       listener.onEnd(journal.ended)
       return noop
@@ -217,7 +214,10 @@ export class MemoryStore implements RelayStore {
 
   async close (): Promise<void> {
     clearInterval(this.sweeper)
-    for (const journal of this.journals.values()) clearTimeout(journal.expiry)
+    for (const journal of this.journals.values()) {
+      clearTimeout(journal.expiry)
+      journal.log.release()
+    }
     this.journals.clear()
     this.endedOrder.clear()
     this.endedBytes = 0
@@ -229,8 +229,9 @@ export class MemoryStore implements RelayStore {
     if (journal === undefined) return
     clearTimeout(journal.expiry)
     this.journals.delete(key)
-    if (this.endedOrder.delete(key)) this.endedBytes -= journal.bytes
-    this.totalBytes -= journal.bytes
+    if (this.endedOrder.delete(key)) this.endedBytes -= journal.log.bytes
+    this.totalBytes -= journal.log.bytes
+    journal.log.release()
   }
 
   /** Counts `bytes` against the global cap, evicting ended journals if needed. False when full. */
@@ -252,18 +253,14 @@ export class MemoryStore implements RelayStore {
 
   /** Drops a channel's events beyond its count limit or older than its age limit. */
   private trim (journal: Journal, now: number): void {
-    const { retention, publishedAt, entries } = journal
+    const { retention, publishedAt, log } = journal
     if (retention === undefined || publishedAt === undefined) return
-    let drop = Math.max(0, entries.length - retention.maxEvents)
+    let drop = Math.max(0, log.length - retention.maxEvents)
     const oldest = now - retention.maxAgeMs
-    while (drop < entries.length && (publishedAt[drop] as number) < oldest) drop++
+    while (drop < log.length && (publishedAt[drop] as number) < oldest) drop++
     if (drop === 0) return
-    let bytes = 0
-    for (let i = 0; i < drop; i++) bytes += entrySize(entries[i] as JournalEntry)
-    entries.splice(0, drop)
+    const bytes = log.dropFirst(drop)
     publishedAt.splice(0, drop)
-    journal.base += drop
-    journal.bytes -= bytes
     this.totalBytes -= bytes
     if (journal.ended !== undefined) this.endedBytes -= bytes
   }
@@ -274,7 +271,7 @@ export class MemoryStore implements RelayStore {
     for (const [key, journal] of this.journals) {
       if (journal.retention === undefined) continue
       this.trim(journal, now)
-      if (journal.listeners.size === 0 && journal.entries.length === 0 && journal.ended === undefined &&
+      if (journal.listeners.size === 0 && journal.log.length === 0 && journal.ended === undefined &&
         now - journal.touchedAt > journal.retention.maxAgeMs) this.delete(key)
     }
   }
@@ -286,7 +283,7 @@ export class MemoryStore implements RelayStore {
     let freed = 0
     for (const key of this.endedOrder) {
       if (freed >= bytes) break
-      freed += this.journals.get(key)?.bytes ?? 0
+      freed += this.journals.get(key)?.log.bytes ?? 0
       this.delete(key)
     }
     return freed >= bytes
@@ -296,12 +293,10 @@ export class MemoryStore implements RelayStore {
 function newJournal (meta: JournalMeta, retention: ChannelRetention | undefined): Journal {
   return {
     meta,
-    base: 0,
-    entries: [],
+    log: new EntryLog(),
     publishedAt: retention === undefined ? undefined : [],
     retention,
     touchedAt: Date.now(),
-    bytes: 0,
     ended: undefined,
     listeners: new Set(),
     expiry: undefined
