@@ -39,6 +39,8 @@ export interface JournalState {
 export interface RelayStore {
   /** Creates an empty journal. */
   create (key: string, meta: JournalMeta): Promise<void>
+  /** Forgets a journal made by {@link create} that nobody knows of yet (no entry, no reader): a start refused after it. */
+  discard (key: string): Promise<void>
   /** Meta, last id and end of a journal; `undefined` when unknown or expired. */
   state (key: string): Promise<JournalState | undefined>
   /**

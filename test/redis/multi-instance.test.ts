@@ -3,9 +3,11 @@
  * supersede across instances (issue 5, "Show it works").
  */
 import t from 'tap'
+import { Redis } from 'ioredis'
 import type { Test } from 'tap'
 import { startMockUpstream } from '../../lib/mock/index.js'
 import type { MockScript, MockUpstream } from '../../lib/mock/index.js'
+import type { RedisStore } from '../../lib/relay/stores/redis.js'
 import { startRedis } from '../fixtures/redis.js'
 import type { RunningRedis } from '../fixtures/redis.js'
 import { startRelay } from '../fixtures/relay.js'
@@ -130,9 +132,14 @@ t.test('per-client limits hold across instances', async (t) => {
   const [a, b] = await twoRelays(t, { MAX_STREAMS_PER_CLIENT: '2' })
   const s1 = await create(a, { tokens: tokens(100, 'l'), tokenDelayMs: 20 })
   const s2 = await create(b, { tokens: tokens(100, 'l'), tokenDelayMs: 20 })
+  const admin = new Redis(redis.url)
+  t.teardown(() => admin.disconnect())
+  const journalsInRedis = (await admin.keys('*:meta')).length
   const third = await fetch(`${a.url}/v1/chat`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages }) })
   t.equal(third.status, 429, 'the third concurrent generation of one client is refused, though A runs only one')
   await third.body?.cancel()
+  t.equal((await admin.keys('*:meta')).length, journalsInRedis, 'the refused start left no journal in Redis')
+  t.equal((a.app.relay.store as RedisStore).size, 1, 'nor in A\'s memory')
   for (const [relay, id] of [[b, s1], [a, s2]] as const) await fetch(`${relay.url}/v1/chat/stream/${id}`, { method: 'DELETE' })
   await waitUntilOk(async () => {
     const res = await fetch(`${a.url}/v1/chat`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages, mock: { tokens: ['x'] } }) })
@@ -140,6 +147,28 @@ t.test('per-client limits hold across instances', async (t) => {
     return res.status === 201
   }, 3000, 'a slot given back')
   t.pass('slots are given back when the generations end')
+})
+
+t.test('MAX_STREAMS holds for starts that arrive together and wait on Redis together', async (t) => {
+  const [a] = await twoRelays(t, { MAX_STREAMS: '2' })
+  // Redis held still for a moment: every start is then waiting on it at once.
+  const pid = redis.pid as number
+  process.kill(pid, 'SIGSTOP')
+  let statuses: number[]
+  try {
+    const starts = Array.from({ length: 6 }, async () => {
+      const res = await fetch(`${a.url}/v1/chat`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages, mock: { tokens: tokens(100, 'b'), tokenDelayMs: 20 } }) })
+      await res.body?.cancel()
+      return res.status
+    })
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    process.kill(pid, 'SIGCONT')
+    statuses = await Promise.all(starts)
+  } finally {
+    process.kill(pid, 'SIGCONT')
+  }
+  t.equal(statuses.filter((s) => s === 201).length, 2, 'two of six simultaneous starts run')
+  t.equal(statuses.filter((s) => s === 503).length, 4, 'the others get 503')
 })
 
 t.test('channels across instances over HTTP: publish on A (and B), read on B, resume on either', async (t) => {

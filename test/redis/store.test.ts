@@ -198,6 +198,22 @@ t.test('journals expire RETAIN_MS after they end; unfinished ones carry a renewe
   t.equal(await a.state('x'), undefined, 'and from the producer\'s memory')
 })
 
+t.test('discard forgets a journal nobody used, in memory and in Redis; the key can be made again', async (t) => {
+  const [a, b] = await pair(t)
+  const admin = new Redis(redis.url)
+  t.teardown(() => admin.disconnect())
+  const prefix = (a as unknown as { keys: { prefix: string } }).keys.prefix
+  await a.create('d1', META)
+  t.equal(await admin.exists(`${prefix}{d1}:meta`, `${prefix}{d1}:lease`), 2, 'made: meta and lease')
+  await a.discard('d1')
+  t.equal(await admin.exists(`${prefix}{d1}:meta`, `${prefix}{d1}:lease`, `${prefix}{d1}:log`), 0, 'nothing left in Redis')
+  t.equal(await a.state('d1'), undefined, 'unknown to its instance')
+  t.equal(await b.state('d1'), undefined, 'and to the other')
+  t.equal(a.size, 0, 'nothing held in memory')
+  await a.create('d1', META)
+  t.same((await b.state('d1'))?.lastId, 0, 'made again')
+})
+
 t.test('per-client slots hold across two instances', async (t) => {
   const [a, b] = await pair(t)
   t.equal(await a.acquireSlot('ip:1', 2), true)

@@ -90,6 +90,19 @@ t.test('append, state and subscribe from any id; live entries arrive synchronous
   t.equal(s.has('nope'), false)
 })
 
+t.test('discard forgets a journal nobody used; the key can be made again', async (t) => {
+  const s = store(t)
+  await s.create('g', meta)
+  filled(s, 'other', 2)
+  const bytes = s.bytes
+  await s.discard('g')
+  t.equal(await s.state('g'), undefined)
+  t.equal(s.size, 1, 'only the other journal is left')
+  t.equal(s.bytes, bytes)
+  await s.create('g', meta)
+  t.equal((await s.state('g'))?.lastId, 0)
+})
+
 t.test('end: listeners get it once; a subscriber after the end gets the rest and the reason; appends are refused', async (t) => {
   const s = store(t)
   filled(s, 'g', 4)

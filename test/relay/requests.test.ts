@@ -1,4 +1,5 @@
 import t from 'tap'
+import type { MemoryStore } from '../../lib/relay/stores/memory.js'
 import { startStack, untilClose } from '../fixtures/stack.js'
 
 interface ErrorBody { error: { code: string, message: string } }
@@ -62,9 +63,11 @@ t.test('MAX_STREAMS_PER_CLIENT → 429 with retry-after; MAX_STREAMS → 503', a
   const perClient = await startStack(t, { MAX_STREAMS_PER_CLIENT: '2' })
   const long = { tokens: Array.from({ length: 100 }, () => 'z'), tokenDelayMs: 50, firstTokenDelayMs: 0 }
   const ids = [await perClient.create(long), await perClient.create(long)]
+  const journals = (perClient.relay.app.relay.store as MemoryStore).size
   const third = await post(`${perClient.relay.url}/v1/chat`, JSON.stringify({ messages: [{ role: 'user', content: 'x' }] }))
   t.equal(third.status, 429)
   t.equal(third.json.error.code, 'too_many_streams')
+  t.equal((perClient.relay.app.relay.store as MemoryStore).size, journals, 'the refused start left no journal behind')
   t.ok(Number(third.headers.get('retry-after')) >= 1, 'retry-after is set')
   const bad = await post(`${perClient.relay.url}/v1/chat`, '{}')
   t.equal(bad.status, 400, 'the body is checked before the limits')

@@ -78,6 +78,10 @@ export class MemoryStore implements RelayStore {
     this.journals.set(key, newJournal(meta, undefined))
   }
 
+  async discard (key: string): Promise<void> {
+    this.delete(key)
+  }
+
   async state (key: string): Promise<JournalState | undefined> {
     return this.stateSync(key)
   }

@@ -236,6 +236,12 @@ export class RedisStore implements RelayStore {
     this.produced.set(key, { streamId: key, pending: [], pendingBytes: 0, writtenId: 0, end: undefined, expiring: false, cut: false })
   }
 
+  async discard (key: string): Promise<void> {
+    this.produced.delete(key)
+    await this.memory.discard(key)
+    await this.command(async () => await this.cmd.del(this.keys.meta(key), this.keys.lease(key)))
+  }
+
   async state (key: string): Promise<JournalState | undefined> {
     const local = this.memory.stateSync(key)
     if (local !== undefined) return local
