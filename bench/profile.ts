@@ -42,17 +42,19 @@ profile.samples.forEach((id, i) => {
 const idle = new Set(['(idle)', '(program)'])
 const keyOf = (node: Node): string => {
   const { functionName, url, lineNumber } = node.callFrame
-  const short = url.replace(/^file:\/\/.*?\/(node_modules|main)\//, '$1/')
+  const short = url.startsWith(repoUrl) ? url.slice(repoUrl.length) : url
   return `${functionName || '(anonymous)'} ${short}:${lineNumber + 1}`
 }
-// Inclusive time of this project's own functions (lib/, plugins/, app.ts): self + callees.
+// Inclusive time of this project's own functions (lib/, plugins/, app: compiled in dist/ or run by tsx): self + callees.
+const repoUrl = new URL('..', import.meta.url).href
+const ownCode = /^(dist\/)?(lib\/|plugins\/|app\.)/
 const inclusive = new Map<string, number>()
 for (const [id, n] of hits) {
   const seen = new Set<string>()
   for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
     const node = byId.get(cur)
     if (node === undefined) break
-    if (!/\/main\/(lib|plugins)\//.test(node.callFrame.url)) continue
+    if (!ownCode.test(node.callFrame.url.startsWith(repoUrl) ? node.callFrame.url.slice(repoUrl.length) : '')) continue
     const key = keyOf(node)
     if (seen.has(key)) continue
     seen.add(key)
@@ -66,7 +68,7 @@ for (const [id, n] of hits) {
   const node = byId.get(id)
   if (node === undefined) continue
   const { functionName, url, lineNumber } = node.callFrame
-  const short = url.replace(/^file:\/\/.*?\/(node_modules|main)\//, '$1/').replace(/^node:/, 'node:')
+  const short = url.startsWith(repoUrl) ? url.slice(repoUrl.length) : url.replace(/^node:/, 'node:')
   const key = `${functionName || '(anonymous)'} ${short}:${lineNumber + 1}`
   self.set(key, (self.get(key) ?? 0) + n)
   if (!idle.has(functionName)) busy += n
