@@ -59,28 +59,11 @@ export function tagLogs (request: FastifyRequest, reply: FastifyReply, fields: R
   reply.log = log
 }
 
-/**
- * The last entry and its frame. A store hands one entry to all its readers in a row (a channel
- * event to 10,000 subscribers, a token to every tab), so one slot is enough for the frame to be
- * made once and the same string written to all of them (the SSE writer then encodes and frames
- * it once too), and it keeps nothing alive but the one newest entry.
- */
-let framedEntry: JournalEntry | undefined
-let framedText = ''
-
-function frameOf (entry: JournalEntry): string {
-  if (entry !== framedEntry) {
-    framedText = entry.frame
-    framedEntry = entry
-  }
-  return framedText
-}
-
-/** Writes journal entries as relay-format frames (made and encoded once per entry), and the end as `close`. */
+/** Writes journal entries as relay-format frames (each entry's made once, see `JournalEntry.frame`), and the end as `close`. */
 export function sseListener (stream: SseStream): JournalListener {
   return {
     onEntries (entries: readonly JournalEntry[]) {
-      for (const entry of entries) if (!stream.writeFrame(frameOf(entry))) return
+      for (const entry of entries) if (!stream.writeFrame(entry.frame)) return
     },
     onEnd (reason: EndReason) {
       // The producing instance died: its journal has no error entry, so the reader says why.

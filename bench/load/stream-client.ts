@@ -224,9 +224,10 @@ export class Slot {
           if (inWindow) {
             ctx.stats.tokensInWindow++
             const slice = Math.floor((at - ctx.windowStart) / ctx.bucketMs)
+            const us = (at - sentAt) * 1000
             ctx.buckets[slice]! += 1
-            ctx.latency.record((at - sentAt) * 1000)
-            ctx.sliceLatency[slice]!.record((at - sentAt) * 1000)
+            ctx.latency.record(us)
+            ctx.sliceLatency[slice]!.record(us)
           }
         }
       }

@@ -50,19 +50,23 @@ export interface JournalListener {
 export type Unsubscribe = () => void
 
 /**
- * A journal entry: its id, data and event, and its SSE frame made from them when asked (readers
- * ask once per entry, not once per reader: the SSE listeners encode it once and write the same
- * bytes to all of them). Entries are short-lived: the producer makes one per token for the live
- * readers, and the memory store keeps their text, not the objects (`EntryLog`).
+ * A journal entry: its id, data and event, and its SSE frame, made on the first read and kept:
+ * every reader of the entry (a token to each tab, a channel event to 10,000 subscribers, a batch
+ * replayed) writes the same string, which the SSE writer then encodes once for readers in a row.
+ * Entries are short-lived: the producer makes one per token for the live readers, and the memory
+ * store keeps their text, not the objects (`EntryLog`), so a kept frame costs no retained memory.
  */
 class Entry implements JournalEntry {
+  #frame: string | undefined
+
   constructor (readonly id: number, readonly data: string, readonly event: string | undefined) {}
 
   get frame (): string {
     // `data` never holds CR/LF (one-line JSON or `[DONE]`), so one `data:` line is exact framing.
-    return this.event === undefined
+    this.#frame ??= this.event === undefined
       ? `id: ${this.id}\ndata: ${this.data}\n\n`
       : `event: ${this.event}\nid: ${this.id}\ndata: ${this.data}\n\n`
+    return this.#frame
   }
 }
 
