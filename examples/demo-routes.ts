@@ -73,10 +73,13 @@ export const demoRoutes: FastifyPluginAsync<DemoRoutesOptions> = async (app, opt
     await serveChannel(request, reply, 'demo:ticker', await channels.lastId('demo:ticker'))
   })
 
-  // One job per order, 0 → 100 %, whoever watches; the channel closes itself at 100 %.
-  const orders = new Set<string>()
+  // One job per order, 0 → 100 %, whoever watches; the channel closes itself at 100 %. A job
+  // is not run again while its channel is kept (`lastId` > 0); once the channel has expired, a
+  // new reader starts a new one. `running` only holds jobs under way.
+  const running = new Set<string>()
   const runOrder = async (orderId: string): Promise<void> => {
     const channel = `order:${orderId}`
+    if (await channels.lastId(channel) > 0) return
     for (let percent = 0; percent <= 100; percent += 10) {
       await channels.publish(channel, { event: 'progress', data: { orderId, percent } })
       if (percent < 100) await sleep(progressStepMs, undefined, { signal: closing.signal })
@@ -87,11 +90,13 @@ export const demoRoutes: FastifyPluginAsync<DemoRoutesOptions> = async (app, opt
     schema: { params: { type: 'object', properties: { id: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' } } } }
   }, async (request, reply) => {
     const orderId = request.params.id
-    if (!orders.has(orderId)) {
-      orders.add(orderId)
-      runOrder(orderId).catch((err: unknown) => {
-        if (!closing.signal.aborted) app.log.warn({ err, orderId }, 'demo order: publish failed')
-      })
+    if (!running.has(orderId)) {
+      running.add(orderId)
+      runOrder(orderId)
+        .catch((err: unknown) => {
+          if (!closing.signal.aborted) app.log.warn({ err, orderId }, 'demo order: publish failed')
+        })
+        .finally(() => running.delete(orderId))
     }
     await serveChannel(request, reply, `order:${orderId}`, 0)
   })

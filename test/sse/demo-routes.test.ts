@@ -5,8 +5,8 @@ import { MemoryStore } from '../../lib/relay/stores/memory.js'
 import { collectSse } from '../fixtures/sse-client.js'
 import { startApp } from '../fixtures/sse-server.js'
 
-async function demo (t: Parameters<typeof startApp>[0]): Promise<string> {
-  const store = new MemoryStore()
+async function demo (t: Parameters<typeof startApp>[0], retainMs?: number): Promise<string> {
+  const store = new MemoryStore({ retainMs })
   t.teardown(() => store.close())
   const { url } = await startApp(t, async (app) => {
     await app.register(demoRoutes, { channels: new Channels({ store }), clockIntervalMs: 20, tickerIntervalMs: 20, progressStepMs: 5 })
@@ -52,6 +52,18 @@ t.test('GET /demo/orders/:id/progress goes 0 → 100 % for every watcher, then c
   }
   const late = await collectSse(`${url}/demo/orders/A42/progress`)
   t.equal(late.events.filter((e) => e.event === 'progress').length, 11, 'a late watcher replays the finished job')
+})
+
+t.test('an order whose finished channel has expired runs again for a new watcher, instead of leaving it waiting', async (t) => {
+  const url = await demo(t, 100)
+  const percents = async (): Promise<number[]> => {
+    const res = await collectSse(`${url}/demo/orders/B7/progress`)
+    t.ok(res.ended, 'the stream ends itself')
+    return res.events.filter((e) => e.event === 'progress').map((e) => JSON.parse(e.data).percent)
+  }
+  t.same(await percents(), [0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100])
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  t.same(await percents(), [0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100], 'after the channel expired: the job again')
 })
 
 t.test('the demos need the SSE plugin', async (t) => {
