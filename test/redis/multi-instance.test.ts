@@ -33,7 +33,6 @@ async function twoRelays (t: Test, env: Record<string, string> = {}): Promise<[R
   for (let i = 0; i < 2; i++) {
     const relay = await startRelay({ env: { REDIS_URL: redis.url, UPSTREAM_URL: mock.url, ...env } })
     t.teardown(async () => { await relay.close() })
-    await waitUntilOk(async () => (await fetch(`${relay.url}/readyz`)).status === 200, 5000, 'readyz 200')
     relays.push(relay)
   }
   return relays as [RunningRelay, RunningRelay]

@@ -47,7 +47,10 @@ t.test('kill -9 of the producing instance: the reader on B gets producer_lost wi
       }
     }
   })
-  t.equal((await a.exited).signal, 'SIGKILL', 'A was killed mid-generation')
+  t.equal(res.status, 200, 'B serves the stream')
+  t.ok(killedAt > 0, 'A was killed mid-generation (after event 5)')
+  a.kill('SIGKILL') // (no-op once killed; if the stream failed before event 5, `exited` must still settle)
+  t.equal((await a.exited).signal, 'SIGKILL', 'A died of SIGKILL')
   const error = res.events.find((e) => e.event === 'error')
   t.ok(error !== undefined, 'B\'s reader got an error event')
   t.match(JSON.parse(error?.data ?? '{}'), { type: 'error', code: 'producer_lost' })
