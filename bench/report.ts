@@ -26,8 +26,8 @@ export interface Results {
   ttft?: Record<string, Result>
   capacity?: Result
   ramp?: Record<string, { sustainedStreams: number, sustainedTokensPerSecond: number, limit: string, steps: Array<{ streams: number, tokensPerSecond: number, p99Ms: number, serverCpuPct: number, clientCpuPct: number, errors: number }> }>
-  nginx?: { direct: Result, viaNginx: Result } | { skipped: string }
-  redis?: { memory: Result, redis: Result, ratio: number } | { skipped: string }
+  nginx?: { direct: Result, viaNginx: Result }
+  redis?: { memory: Result, redis: Result, ratio: number }
   /** One channel, N subscribers, 1 event/s: `cpuUsPerToken` is CPU per delivered event, `latencyMs` publish → received. */
   broadcast?: Record<string, Result>
   goals: Array<{ goal: string, measured: string, met: boolean }>
@@ -64,8 +64,8 @@ export function renderMarkdown (r: Results): string {
     for (const [name, m] of Object.entries(r.ttft)) row(`first token, ${loadText(r.loads.ttft as Load)}`, m, name === 'direct' || direct === undefined ? '' : `TTFT overhead p50 ${fmt(m.ttftMs.p50 - direct)} ms, p99 ${fmt(m.ttftMs.p99 - (r.ttft.direct?.ttftMs.p99 ?? NaN))} ms`)
   }
   if (r.capacity !== undefined) row(`capacity, ${loadText({ ...r.loads.capacity as Load })}`, r.capacity, `${fmt(r.capacity.rssPerStreamKB, 1)} KB RSS/stream; ELD max ${fmt(r.capacity.eldMs?.max)} ms`)
-  if (r.nginx !== undefined && 'viaNginx' in r.nginx) row(`through nginx, ${loadText(r.loads.latency as Load)}`, r.nginx.viaNginx, `direct: p99 ${fmt(r.nginx.direct.latencyMs.p99)} ms`)
-  if (r.redis !== undefined && 'redis' in r.redis) row(`Redis journal, ${loadText(r.loads.cost as Load)}`, r.redis.redis, `${fmt(r.redis.ratio)}× the memory journal's CPU/token`)
+  if (r.nginx !== undefined) row(`through nginx, ${loadText(r.loads.latency as Load)}`, r.nginx.viaNginx, `direct: p99 ${fmt(r.nginx.direct.latencyMs.p99)} ms`)
+  if (r.redis !== undefined) row(`Redis journal, ${loadText(r.loads.cost as Load)}`, r.redis.redis, `${fmt(r.redis.ratio)}× the memory journal's CPU/token`)
   if (rows.length > 0) {
     out.push('### Latency, first token, capacity', '')
     out.push('Latency: mock send timestamp (embedded in each token) → load generator receive, per token. TTFT: request written → first token received.', '')
@@ -92,8 +92,6 @@ export function renderMarkdown (r: Results): string {
     for (const [name, ramp] of Object.entries(r.ramp)) out.push(`| ${name} | ${ramp.sustainedStreams.toLocaleString('en')} | ${ramp.sustainedTokensPerSecond.toLocaleString('en')} | ${ramp.limit} |`)
     out.push('')
   }
-  const skipped = [r.nginx, r.redis].filter((x): x is { skipped: string } => x !== undefined && 'skipped' in x)
-  for (const s of skipped) out.push(`Not measured: ${s.skipped}.`, '')
   if (r.goals.length > 0) {
     out.push('### Goals', '')
     for (const g of r.goals) out.push(`- ${g.met ? '✅' : '❌'} ${g.goal}: ${g.measured}`)
