@@ -43,9 +43,19 @@ export async function chatRoutes (app: FastifyInstance, options: ChatRouteOption
   /**
    * Commit late: holds the request (counted as a reader, so the grace clock does not run) until
    * the first event is journaled. A failure before it becomes a real status, not a 200 stream.
+   * A client that leaves meanwhile stops being a reader at once: the upstream is then stopped
+   * after the grace time, not only once its first token comes (which a stalled upstream may
+   * never send).
    */
   const awaitFirstEvent = async (generation: Generation, reply: FastifyReply): Promise<boolean> => {
     generation.attach()
+    let attached = true
+    const leave = (): void => {
+      if (!attached) return
+      attached = false
+      generation.detach()
+    }
+    reply.raw.once('close', leave)
     try {
       await generation.firstEvent
     } catch (err) {
@@ -53,7 +63,8 @@ export async function chatRoutes (app: FastifyInstance, options: ChatRouteOption
       if (!reply.raw.destroyed) sendError(reply, err as Error)
       return false
     } finally {
-      generation.detach()
+      reply.raw.off('close', leave)
+      leave()
     }
     return !reply.raw.destroyed
   }

@@ -28,6 +28,24 @@ t.test('a reader back within the grace time keeps the generation alive', async (
   t.notOk((await stack.mock.waitFor('back')).aborted)
 })
 
+t.test('a client that leaves before the first token: the upstream is aborted after the grace time and the slot is free', async (t) => {
+  const stack = await startStack(t, { DETACH_GRACE_MS: '200', MAX_STREAMS_PER_CLIENT: '1' })
+  const leaving = new AbortController()
+  // The first token would come after 5 s: a relay that waits for it before noticing the client left pays for all of it.
+  const waiting = stack.stream({ tokens: ['late'], firstTokenDelayMs: 5000, tag: 'left-early' }, { signal: leaving.signal })
+  await stack.mock.waitFor('left-early', () => true, 3000)
+  leaving.abort()
+  t.ok((await waiting).aborted, 'the client left while the request waited')
+  const record = await stack.mock.waitFor('left-early', (r) => r.aborted, 2500)
+  t.equal(record.tokensSent, 0, 'the upstream was aborted before its first token')
+  const again = await fetch(`${stack.relay.url}/v1/chat`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ messages: [{ role: 'user', content: 'Hi' }], mock: { tokens: ['ok'], firstTokenDelayMs: 0 } })
+  })
+  t.equal(again.status, 201, 'the per-client slot (MAX_STREAMS_PER_CLIENT=1) was given back')
+})
+
 t.test('DELETE stops the generation at once: readers get cancelled, the upstream is aborted', async (t) => {
   const stack = await startStack(t)
   const streamId = await stack.create(slow('cancel'))
