@@ -1,3 +1,4 @@
+import { MAX_TIMER_MS } from './sse/options.js'
 import type { UpstreamFormat } from './upstream/types.js'
 
 /** The service's configuration, from the environment (CONTRACT.md "Configuration"). */
@@ -44,14 +45,19 @@ export function readConfig (env: Record<string, string | undefined> = process.en
     const value = env[name]?.trim()
     return value === undefined || value === '' ? undefined : value
   }
-  const int = (name: string, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number => {
+  const int = (name: string, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER, maxText = String(max)): number => {
     const raw = str(name)
     if (raw === undefined) return fallback
     if (!/^\d+$/.test(raw)) throw new ConfigError(`${name} must be a whole number, got ${JSON.stringify(raw)}`)
     const value = Number(raw)
-    if (value < min || value > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${value}`)
+    if (value < min) throw new ConfigError(`${name} must be at least ${min}, got ${raw}`)
+    if (value > max) throw new ConfigError(`${name} must be at most ${maxText}, got ${raw}`)
     return value
   }
+  // Every *_MS setting ends up as a timer's delay, and Node runs a timer whose delay is above
+  // MAX_TIMER_MS (Node's limit, 2^31-1) after 1 ms instead: a 30-day grace would end at once.
+  const ms = (name: string, fallback: number, min = 0): number =>
+    int(name, fallback, min, MAX_TIMER_MS, `${MAX_TIMER_MS} ms (about 24.8 days)`)
   const list = (name: string): string[] => (str(name) ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '')
 
   const upstreamUrl = str('UPSTREAM_URL')
@@ -75,14 +81,14 @@ export function readConfig (env: Record<string, string | undefined> = process.en
     upstreamApiKey: str('UPSTREAM_API_KEY'),
     upstreamModel: str('UPSTREAM_MODEL') ?? 'gpt-4o-mini',
     upstreamFormat: format as UpstreamFormat,
-    upstreamConnectTimeoutMs: int('UPSTREAM_CONNECT_TIMEOUT_MS', 10_000, 1),
-    upstreamFirstTokenTimeoutMs: int('UPSTREAM_FIRST_TOKEN_TIMEOUT_MS', 60_000, 1),
-    upstreamIdleTimeoutMs: int('UPSTREAM_IDLE_TIMEOUT_MS', 30_000, 1),
+    upstreamConnectTimeoutMs: ms('UPSTREAM_CONNECT_TIMEOUT_MS', 10_000, 1),
+    upstreamFirstTokenTimeoutMs: ms('UPSTREAM_FIRST_TOKEN_TIMEOUT_MS', 60_000, 1),
+    upstreamIdleTimeoutMs: ms('UPSTREAM_IDLE_TIMEOUT_MS', 30_000, 1),
     upstreamMaxRetries: int('UPSTREAM_MAX_RETRIES', 2, 0, 10),
-    streamMaxDurationMs: int('STREAM_MAX_DURATION_MS', 600_000),
-    heartbeatMs: int('HEARTBEAT_MS', 15_000),
-    detachGraceMs: int('DETACH_GRACE_MS', 15_000),
-    retainMs: int('RETAIN_MS', 300_000, 1),
+    streamMaxDurationMs: ms('STREAM_MAX_DURATION_MS', 600_000),
+    heartbeatMs: ms('HEARTBEAT_MS', 15_000),
+    detachGraceMs: ms('DETACH_GRACE_MS', 15_000),
+    retainMs: ms('RETAIN_MS', 300_000, 1),
     redisUrl,
     relayApiKeys: list('RELAY_API_KEYS'),
     relayPublishKeys: list('RELAY_PUBLISH_KEYS'),
@@ -90,7 +96,7 @@ export function readConfig (env: Record<string, string | undefined> = process.en
     maxStreams: int('MAX_STREAMS', 10_000, 1),
     maxBodyBytes: int('MAX_BODY_BYTES', 1_048_576, 1),
     trustProxy: trust === undefined ? undefined : trust === 'true' ? true : trust,
-    shutdownGraceMs: int('SHUTDOWN_GRACE_MS', 10_000),
+    shutdownGraceMs: ms('SHUTDOWN_GRACE_MS', 10_000),
     logLevel: str('LOG_LEVEL') ?? 'info'
   }
 }

@@ -19,8 +19,13 @@ export interface ResolvedSseOptions {
   flushHeaders: boolean
 }
 
-// setTimeout overflows past 2^31-1 ms and then fires at once: refuse larger delays.
-const MAX_TIMER_MS = 2 ** 31 - 1
+/**
+ * The longest delay a timer can have: Node runs a `setTimeout`/`setInterval` whose delay is above
+ * 2^31-1 ms (about 24.8 days) after 1 ms instead, with a TimeoutOverflowWarning. Every millisecond
+ * option here (`retry`, the client's reconnection delay, included) and every `*_MS` setting in
+ * `lib/config.ts` refuses larger values.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1
 
 function integerOption (where: string, name: string, value: unknown, min: 0 | 1, max = Number.MAX_SAFE_INTEGER): void {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
@@ -53,7 +58,7 @@ export function resolveSseOptions (options: SseOptions = {}, where = ''): Resolv
     timeoutMs: options.timeoutMs ?? SSE_DEFAULTS.timeoutMs,
     flushHeaders: options.flushHeaders ?? SSE_DEFAULTS.flushHeaders
   }
-  if (resolved.retry !== undefined) integerOption(where, 'retry', resolved.retry, 0)
+  if (resolved.retry !== undefined) integerOption(where, 'retry', resolved.retry, 0, MAX_TIMER_MS)
   integerOption(where, 'heartbeatMs', resolved.heartbeatMs, 0, MAX_TIMER_MS)
   integerOption(where, 'timeoutMs', resolved.timeoutMs, 0, MAX_TIMER_MS)
   integerOption(where, 'maxBufferedBytes', resolved.maxBufferedBytes, 1)

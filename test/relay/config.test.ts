@@ -1,0 +1,143 @@
+import t from 'tap'
+import type { Test } from 'tap'
+import { spawn } from 'node:child_process'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { ConfigError, readConfig } from '../../lib/config.js'
+import type { RelayConfig } from '../../lib/config.js'
+import { MAX_TIMER_MS, resolveSseOptions } from '../../lib/sse/options.js'
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
+
+/** Node runs a timer above this after 1 ms instead (TimeoutOverflowWarning). */
+const NODE_TIMER_LIMIT = 2_147_483_647
+
+/** Every millisecond setting, its key in RelayConfig, and whether 0 is allowed (0 = off/at once). */
+const MS_SETTINGS: Array<[string, keyof RelayConfig, boolean]> = [
+  ['UPSTREAM_CONNECT_TIMEOUT_MS', 'upstreamConnectTimeoutMs', false],
+  ['UPSTREAM_FIRST_TOKEN_TIMEOUT_MS', 'upstreamFirstTokenTimeoutMs', false],
+  ['UPSTREAM_IDLE_TIMEOUT_MS', 'upstreamIdleTimeoutMs', false],
+  ['STREAM_MAX_DURATION_MS', 'streamMaxDurationMs', true],
+  ['HEARTBEAT_MS', 'heartbeatMs', true],
+  ['DETACH_GRACE_MS', 'detachGraceMs', true],
+  ['RETAIN_MS', 'retainMs', false],
+  ['SHUTDOWN_GRACE_MS', 'shutdownGraceMs', true]
+]
+
+/** The ConfigError that `readConfig(env)` throws, or a failed assertion when it throws none. */
+const configError = (t: Test, env: Record<string, string>): ConfigError | undefined => {
+  try {
+    readConfig(env)
+  } catch (err) {
+    t.ok(err instanceof ConfigError, `${JSON.stringify(env)}: a ConfigError (got ${String(err)})`)
+    return err as ConfigError
+  }
+  t.fail(`${JSON.stringify(env)} was accepted`)
+  return undefined
+}
+
+t.test('defaults are the ones CONTRACT.md and README.md state', async (t) => {
+  const config = readConfig({})
+  t.match(config, {
+    port: 3000,
+    host: '127.0.0.1',
+    upstreamUrl: undefined,
+    upstreamApiKey: undefined,
+    upstreamModel: 'gpt-4o-mini',
+    upstreamFormat: 'openai',
+    upstreamConnectTimeoutMs: 10_000,
+    upstreamFirstTokenTimeoutMs: 60_000,
+    upstreamIdleTimeoutMs: 30_000,
+    upstreamMaxRetries: 2,
+    streamMaxDurationMs: 600_000,
+    heartbeatMs: 15_000,
+    detachGraceMs: 15_000,
+    retainMs: 300_000,
+    redisUrl: undefined,
+    relayApiKeys: [],
+    relayPublishKeys: [],
+    maxStreamsPerClient: 8,
+    maxStreams: 10_000,
+    maxBodyBytes: 1_048_576
+  }, 'the contract\'s defaults')
+  t.equal(config.shutdownGraceMs, 10_000, 'SHUTDOWN_GRACE_MS (README)')
+  t.equal(config.trustProxy, undefined, 'TRUST_PROXY (README)')
+  t.equal(config.logLevel, 'info', 'LOG_LEVEL (README)')
+  t.equal(MAX_TIMER_MS, NODE_TIMER_LIMIT, 'the shared limit is Node\'s timer limit')
+})
+
+t.test('every ms setting accepts 2147483647 and refuses 2147483648, naming itself and the limit', async (t) => {
+  for (const [name, key] of MS_SETTINGS) {
+    t.equal(readConfig({ [name]: String(NODE_TIMER_LIMIT) })[key], NODE_TIMER_LIMIT, `${name}=${NODE_TIMER_LIMIT} accepted`)
+    for (const value of [String(NODE_TIMER_LIMIT + 1), '3000000000', '99999999999999999999999']) {
+      const err = configError(t, { [name]: value })
+      t.equal(err?.message, `${name} must be at most 2147483647 ms (about 24.8 days), got ${value}`, `${name}=${value}`)
+    }
+  }
+})
+
+t.test('0 stays allowed where it was, and refused where the minimum is 1', async (t) => {
+  for (const [name, key, zeroAllowed] of MS_SETTINGS) {
+    if (zeroAllowed) {
+      t.equal(readConfig({ [name]: '0' })[key], 0, `${name}=0 accepted`)
+    } else {
+      t.equal(configError(t, { [name]: '0' })?.message, `${name} must be at least 1, got 0`, `${name}=0 refused`)
+    }
+  }
+})
+
+t.test('a value that is not a whole number is refused, naming the variable', async (t) => {
+  for (const [name] of MS_SETTINGS) {
+    for (const value of ['abc', '1.5', '-1', '1e3', '15s']) {
+      const err = configError(t, { [name]: value })
+      t.equal(err?.message, `${name} must be a whole number, got ${JSON.stringify(value)}`, `${name}=${value}`)
+    }
+  }
+  t.equal(configError(t, { PORT: 'x' })?.message, 'PORT must be a whole number, got "x"', 'PORT=x')
+  t.match(configError(t, { PORT: '65536' })?.message, /^PORT must be at most 65535, got 65536$/, 'PORT=65536')
+  t.equal(readConfig({ PORT: '65535' }).port, 65535, 'PORT=65535 accepted')
+})
+
+t.test('SSE options (library users) refuse ms values above the same limit with a TypeError naming the option', async (t) => {
+  for (const option of ['retry', 'heartbeatMs', 'timeoutMs'] as const) {
+    t.equal(resolveSseOptions({ [option]: NODE_TIMER_LIMIT })[option], NODE_TIMER_LIMIT, `${option}=${NODE_TIMER_LIMIT} accepted`)
+    t.throws(() => resolveSseOptions({ [option]: NODE_TIMER_LIMIT + 1 }, 'x: '), {
+      name: 'TypeError',
+      message: `x: ${option} must be a non-negative integer no larger than 2147483647 (got 2147483648)`
+    }, `${option}=${NODE_TIMER_LIMIT + 1} refused`)
+  }
+})
+
+t.test('the server entry with HEARTBEAT_MS=3000000000 exits non-zero with one line naming it, no stack trace', async (t) => {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'server.ts'], {
+    cwd: root,
+    env: { ...process.env, HEARTBEAT_MS: '3000000000', PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
+  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
+  const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolve) => {
+    child.once('exit', (code, signal) => resolve({ code, signal }))
+  })
+  let timer: NodeJS.Timeout | undefined
+  const timedOut = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), 20_000) })
+  t.teardown(() => {
+    clearTimeout(timer)
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  })
+
+  const result = await Promise.race([exited, timedOut])
+  if (result === 'timeout') {
+    t.fail(`the process still ran after 20 s (a bad HEARTBEAT_MS was not refused):\n${stdout}${stderr}`)
+    return
+  }
+  t.not(result.code, 0, 'a non-zero exit code')
+  t.not(result.code, null, `exited by itself, not by a signal (${String(result.signal)})`)
+  const lines = stderr.trim().split('\n')
+  t.equal(lines.length, 1, `one line on stderr:\n${stderr}`)
+  t.match(lines[0], /HEARTBEAT_MS/, 'it names HEARTBEAT_MS')
+  t.match(lines[0], /at most 2147483647 ms/, 'it names the limit')
+  t.notMatch(stderr, /^\s+at /m, 'no stack trace')
+})
