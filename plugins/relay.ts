@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Channels } from '../lib/relay/channels.js'
 import { RelayError } from '../lib/relay/errors.js'
@@ -87,6 +87,22 @@ async function relayPlugin (app: FastifyInstance, options: RelayPluginOptions): 
       request.log.error({ err }, 'request failed')
       return sendError(reply, new RelayError('internal', 500, 'internal error'))
     })
+
+    // Every other /v1/* request (an unknown path, or a known path with another method: the
+    // contract names no 405) is the API's too: key check first, then a 404 in the contract's shape.
+    // Not-found handlers are per prefix, hence a '/v1' child (no routes of its own): paths outside
+    // /v1 keep the application's 404. The hooks of that child, the auth hook inherited from `api`
+    // then its own, run for its not-found handler; its own answers the 404 before the body is read,
+    // so the body of a request to no route gets no 400 or 415.
+    await api.register(async (v1) => {
+      const notFound = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
+        // The path only: a query string can carry anything, and is not echoed back.
+        const path = request.url.split('?', 1)[0]
+        return sendError(reply, new RelayError('not_found', 404, `no route ${request.method} ${path}`))
+      }
+      v1.addHook('onRequest', notFound)
+      v1.setNotFoundHandler(notFound)
+    }, { prefix: '/v1' })
 
     await chatRoutes(api, { ...settings, relay: options.relay, defaultModel: options.defaultModel ?? 'gpt-4o-mini' })
     if (options.channels !== undefined) {
