@@ -165,8 +165,11 @@ export class Generation {
     else this.stop('abandoned')
   }
 
+  /** Journals an event under the next id; a refused one (over the cap) takes no id. */
   private append (data: string, event?: string): boolean {
-    return this.deps.store.append(this.info.streamId, [makeEntry(this.nextId++, data, event)])
+    if (!this.deps.store.append(this.info.streamId, [makeEntry(this.nextId, data, event)])) return false
+    this.nextId++
+    return true
   }
 
   private async run (): Promise<EndReason> {

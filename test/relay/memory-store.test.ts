@@ -148,6 +148,20 @@ t.test('the per-journal cap refuses the entry that would cross it, and nothing e
   t.equal(s.append('g', [makeEntry(4, '')]), false, 'still over, however small the entry')
 })
 
+t.test('the error entry that ends a journal is taken past both caps: readers learn why the answer stopped', async (t) => {
+  const one = sizeOf([delta(1)])
+  const s = store(t, { maxJournalBytes: one * 3, maxTotalBytes: one * 3 })
+  filled(s, 'g', 3)
+  const rec = recorder()
+  s.subscribe('g', 0, rec.listener)
+  t.equal(s.append('g', [delta(4)]), false, 'a 4th delta is over the caps')
+  const error = makeEntry(4, JSON.stringify({ type: 'error', code: 'answer_too_large', message: 'too large' }), 'error')
+  t.equal(s.append('g', [error]), true, 'the error entry is taken')
+  t.same(rec.ids, [1, 2, 3, 4], 'and delivered')
+  t.equal(s.bytes, one * 3 + entrySize(error), 'and counted')
+  t.equal(s.append('g', [delta(5)]), false, 'the caps still hold for anything else')
+})
+
 t.test('the global cap evicts ended journals, oldest end first; live journals are never evicted', async (t) => {
   const one = sizeOf([delta(1)])
   const s = store(t, { maxTotalBytes: one * 10 })

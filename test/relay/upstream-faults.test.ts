@@ -1,4 +1,8 @@
 import t from 'tap'
+import { startMockUpstream } from '../../lib/mock/index.js'
+import { MemoryStore } from '../../lib/relay/stores/memory.js'
+import { startRelay } from '../fixtures/relay.js'
+import { collectSse } from '../fixtures/sse-client.js'
 import { closeReason, payloads, startStack, textOf, untilClose } from '../fixtures/stack.js'
 
 const env = { UPSTREAM_MAX_RETRIES: '0' }
@@ -58,6 +62,28 @@ t.test('a POST /v1/chat generation that fails early shows the error to its reade
   const res = await stack.read(streamId, { until: untilClose })
   t.same(payloads(res.events), [{ type: 'error', code: 'upstream_unavailable', message: payloads(res.events)[0]?.message }])
   t.equal(closeReason(res.events), 'error')
+})
+
+t.test('an answer over the journal cap ends with an answer_too_large error event, then close', async (t) => {
+  const mock = await startMockUpstream()
+  t.teardown(async () => { await mock.close() })
+  const relay = await startRelay({ env: { UPSTREAM_URL: mock.url }, store: new MemoryStore({ maxJournalBytes: 2000 }) })
+  t.teardown(async () => { await relay.close() })
+  const tokens = Array.from({ length: 200 }, (_, i) => `w${i} `)
+  const res = await collectSse(`${relay.url}/v1/chat/stream`, {
+    method: 'POST',
+    body: { messages: [{ role: 'user', content: 'Hi' }], mock: { tokens, tokenDelayMs: 0, firstTokenDelayMs: 0, tag: 'too-large' } },
+    until: untilClose
+  })
+  t.equal(res.status, 200)
+  const text = textOf(res.events)
+  t.ok(text.length > 0 && tokens.join('').startsWith(text) && text.length < tokens.join('').length, 'a prefix of the answer came first')
+  const last = res.events.slice(-2)
+  t.equal(last[0]?.event, 'error', 'then an error event')
+  t.match(JSON.parse(last[0]?.data ?? '{}'), { type: 'error', code: 'answer_too_large' })
+  t.equal(closeReason(res.events), 'error', 'then close')
+  t.notOk(res.events.some((e) => e.data === '[DONE]'), 'never [DONE]')
+  t.ok((await mock.waitFor('too-large', (r) => r.aborted, 3000)).aborted, 'the upstream was stopped')
 })
 
 t.test('retries before the first token recover from a 5xx', async (t) => {

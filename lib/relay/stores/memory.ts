@@ -103,8 +103,14 @@ export class MemoryStore implements RelayStore {
     if (journal === undefined || journal.ended !== undefined) return false
     let bytes = 0
     for (const entry of entries) bytes += entrySize(entry)
-    if (journal.log.bytes + bytes > this.maxJournalBytes) return false
-    if (!this.reserve(bytes)) return false
+    if (isFinalError(entries)) {
+      // Past the caps: one small entry per journal at most, and without it a reader of an answer
+      // cut by a cap would get `close` with no reason.
+      this.totalBytes += bytes
+    } else {
+      if (journal.log.bytes + bytes > this.maxJournalBytes) return false
+      if (!this.reserve(bytes)) return false
+    }
     for (const entry of entries) journal.log.push(entry)
     for (const listener of journal.listeners) listener.onEntries(entries)
     return true
@@ -308,3 +314,8 @@ function newJournal (meta: JournalMeta, retention: ChannelRetention | undefined)
 }
 
 function noop (): void {}
+
+/** The producer's `error` entry, the last a journal gets (channels may not publish `error` events). */
+function isFinalError (entries: readonly JournalEntry[]): boolean {
+  return entries.length === 1 && entries[0]?.event === 'error'
+}
