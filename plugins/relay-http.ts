@@ -19,12 +19,20 @@ export interface StreamSettings {
   observer: StreamObserver | undefined
 }
 
-/** The JSON error shape of the contract, `{"error":{"code","message"}}`, with `retry-after` when known. */
+/**
+ * Seconds a `429` asks the client to wait when nobody said how long (an upstream 429 without
+ * `retry-after`, an in-band rate-limit error): the contract's 429 always carries the header, and
+ * the relay's own limits say the same.
+ */
+const DEFAULT_RETRY_AFTER_S = 1
+
+/** The JSON error shape of the contract, `{"error":{"code","message"}}`, with `retry-after` when known (always on a 429). */
 export function sendError (reply: FastifyReply, err: Error): FastifyReply {
   const e = err as Partial<RelayError>
   const status = typeof e.status === 'number' ? e.status : 500
   const code = typeof e.code === 'string' ? e.code : 'internal'
-  if (e.retryAfter !== undefined) reply.header('retry-after', String(Math.max(0, Math.ceil(e.retryAfter))))
+  const retryAfter = e.retryAfter ?? (status === 429 ? DEFAULT_RETRY_AFTER_S : undefined)
+  if (retryAfter !== undefined) reply.header('retry-after', String(Math.max(0, Math.ceil(retryAfter))))
   return reply.code(status).type('application/json; charset=utf-8').send({ error: { code, message: err.message } })
 }
 

@@ -11,6 +11,8 @@ t.test('before the first token, upstream failures are real statuses, not streams
   const stack = await startStack(t, { ...env, UPSTREAM_FIRST_TOKEN_TIMEOUT_MS: '300' })
   const cases: Array<[string, Record<string, unknown>, number, string]> = [
     ['429 with retry-after', { status: 429, retryAfter: 7 }, 429, 'upstream_rate_limited'],
+    ['429 without retry-after', { status: 429 }, 429, 'upstream_rate_limited'],
+    ['an in-band rate-limit error', { fault: 'error-data', errorType: 'rate_limit_exceeded' }, 429, 'upstream_rate_limited'],
     ['401 from the upstream', { status: 401 }, 502, 'upstream_auth'],
     ['403 from the upstream', { status: 403 }, 502, 'upstream_auth'],
     ['other 4xx', { status: 400, errorMessage: 'max_tokens is too large' }, 400, 'upstream_bad_request'],
@@ -28,7 +30,9 @@ t.test('before the first token, upstream failures are real statuses, not streams
     const body = JSON.parse(res.raw) as { error: { code: string, message: string } }
     t.equal(body.error.code, code, `${name}: ${code}`)
     t.type(body.error.message, 'string')
-    if (status === 429) t.equal(res.headers['retry-after'], '7')
+    // Every 429 says when to retry: the upstream's own figure, else the relay's default of 1 s.
+    if (status === 429) t.equal(res.headers['retry-after'], 'retryAfter' in script ? '7' : '1', `${name}: retry-after`)
+    else t.equal(res.headers['retry-after'], undefined, `${name}: no retry-after`)
   }
   t.match(JSON.parse((await stack.stream({ status: 400, errorMessage: 'max_tokens is too large' })).raw), { error: { message: /max_tokens is too large/ } }, 'the upstream message is passed on for a 4xx')
 })
