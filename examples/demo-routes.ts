@@ -12,7 +12,9 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import type { Channels } from '../lib/relay/channels.js'
-import { sseListener } from '../plugins/relay-http.js'
+import { RelayError } from '../lib/relay/errors.js'
+import { openChannelStream } from '../plugins/channel-routes.js'
+import { sendError } from '../plugins/relay-http.js'
 
 export interface DemoRoutesOptions {
   /** Where the ticker and the orders publish. */
@@ -37,13 +39,24 @@ export const demoRoutes: FastifyPluginAsync<DemoRoutesOptions> = async (app, opt
     clearInterval(ticker)
     closing.abort()
   })
+  // The demos are registered beside the relay, not inside it, so its error handler does not
+  // cover them: a store failure (Redis away: `store_unavailable`) gets the same JSON 503 with
+  // `retry-after` here (this plugin's context only); anything else goes to the app's handler.
+  app.setErrorHandler(async (err, _request, reply) => {
+    if (err instanceof RelayError) return sendError(reply, err)
+    throw err
+  })
 
-  /** Serves a channel as SSE from `Last-Event-ID`, or from `afterId` for a new reader. */
+  /**
+   * Serves a channel as SSE from `Last-Event-ID`, or from `afterId` for a new reader. The
+   * subscription is made before the stream's headers go out (openChannelStream), so a store
+   * that fails gets a 503, not a 200 stream that never receives anything.
+   */
   const serveChannel = async (request: FastifyRequest, reply: FastifyReply, channel: string, afterId: number): Promise<void> => {
     const header = request.headers['last-event-id']
     const from = typeof header === 'string' && /^\d+$/.test(header) ? Number(header) : afterId
-    const stream = reply.sse()
-    stream.onClose(await channels.read(channel, from, sseListener(stream)))
+    const { stream, unsubscribe } = await openChannelStream(reply, channels, channel, from)
+    stream.onClose(unsubscribe)
   }
 
   // The writer style: push from a timer, stop it when the stream ends for any reason.

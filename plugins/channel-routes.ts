@@ -1,7 +1,10 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Channels } from '../lib/relay/channels.js'
 import type { ChannelEvent } from '../lib/relay/channels.js'
 import { RelayError } from '../lib/relay/errors.js'
+import type { EndReason, JournalEntry, JournalListener, Unsubscribe } from '../lib/relay/journal.js'
+import type { SseStream } from '../lib/sse/stream.js'
+import type { SseOptions } from '../lib/sse/types.js'
 import { bearerOf, keyId, sendError, sseListener, tagLogs, unsubscribeOnClose } from './relay-http.js'
 import type { StreamSettings } from './relay-http.js'
 import { lastEventIdOf } from './relay-schema.js'
@@ -40,8 +43,8 @@ export async function channelRoutes (app: FastifyInstance, options: ChannelRoute
       throw new RelayError('not_found', 404, 'no such channel (or not yours)')
     }
     tagLogs(request, reply, { channel })
-    const sse = reply.sse(options.sse)
-    unsubscribeOnClose(request, sse, await channels.read(channel, afterId, sseListener(sse)), options.observer)
+    const { stream, unsubscribe } = await openChannelStream(reply, channels, channel, afterId, options.sse)
+    unsubscribeOnClose(request, stream, unsubscribe, options.observer)
     return reply
   })
 
@@ -73,6 +76,68 @@ export async function channelRoutes (app: FastifyInstance, options: ChannelRoute
     }
     return reply.code(202).send({ ids })
   })
+}
+
+/**
+ * Serves a channel as SSE from `afterId`, committing late: the subscription is opened first, and
+ * only once it is (the store answered) does `reply.sse()` send 200 and the SSE headers. A store
+ * that fails (Redis down or hung: `store_unavailable`) rejects here with nothing sent, so the
+ * route's error handler answers a real status with the JSON error, not a 200 stream that would
+ * only ever ping.
+ *
+ * Events delivered between the two steps are not lost: the store may hand over entries as soon
+ * as the subscription exists (the memory store replays synchronously inside `subscribe`, the
+ * Redis follower as soon as its catch-up read returns), before there is a stream to write them
+ * to. A {@link HeldListener} keeps them (and an end) in order and passes them on when the stream
+ * is attached, then gets out of the way. (Subscribing only after the headers, as before, is
+ * what let a failed subscription leave a 200 stream behind.)
+ *
+ * The caller ties `unsubscribe` to the stream's end (e.g. `unsubscribeOnClose`); a stream already
+ * closed (the client left while the store answered) runs `onClose` callbacks on the next tick.
+ */
+export async function openChannelStream (reply: FastifyReply, channels: Channels, channel: string, afterId: number, sseOptions?: SseOptions): Promise<{ stream: SseStream, unsubscribe: Unsubscribe }> {
+  // The store is asked first whether it can answer at all: `read` alone does not tell with Redis
+  // (RedisStore.openChannel resolves even when its pipeline failed, and the follower then waits
+  // for Redis in silence), while reading the channel's state rejects with `store_unavailable`
+  // when Redis is down, or after the command timeout when it hangs. One round trip per reader.
+  await channels.lastId(channel)
+  const held = new HeldListener()
+  const unsubscribe = await channels.read(channel, afterId, held)
+  let stream: SseStream
+  try {
+    stream = reply.sse(sseOptions)
+  } catch (err) {
+    unsubscribe()
+    throw err
+  }
+  held.attach(sseListener(stream))
+  return { stream, unsubscribe }
+}
+
+/** A journal listener that holds what arrives until its real listener is attached, then forwards. */
+class HeldListener implements JournalListener {
+  #held: Array<readonly JournalEntry[] | EndReason> = []
+  #target: JournalListener | undefined
+
+  onEntries (entries: readonly JournalEntry[]): void {
+    if (this.#target !== undefined) this.#target.onEntries(entries)
+    else this.#held.push(entries)
+  }
+
+  onEnd (reason: EndReason): void {
+    if (this.#target !== undefined) this.#target.onEnd(reason)
+    else this.#held.push(reason)
+  }
+
+  attach (target: JournalListener): void {
+    // Anything delivered while this replays is pushed behind and still replayed in order.
+    for (const item of this.#held) {
+      if (typeof item === 'string') target.onEnd(item)
+      else target.onEntries(item)
+    }
+    this.#held = []
+    this.#target = target
+  }
 }
 
 export { Channels }
