@@ -69,10 +69,10 @@ export async function chatRoutes (app: FastifyInstance, options: ChatRouteOption
     return !reply.raw.destroyed
   }
 
-  /** Opens the SSE response and reads the generation's journal into it from `afterId`. */
-  const stream = (request: FastifyRequest, reply: FastifyReply, streamId: string, afterId: number, format: 'relay' | 'openai', model?: string): FastifyReply => {
-    const sse = reply.header('x-stream-id', streamId).sse(format === 'relay' ? options.sse : openAISse)
-    const listener: JournalListener = format === 'relay' ? sseListener(sse) : openAIListener(sse, `chatcmpl-${streamId}`, model ?? defaultModel)
+  /** Opens the SSE response and reads the generation's journal into it from `afterId`, in the relay's format or as OpenAI chunks. */
+  const stream = (request: FastifyRequest, reply: FastifyReply, streamId: string, afterId: number, openai?: OpenAIStreamOptions): FastifyReply => {
+    const sse = reply.header('x-stream-id', streamId).sse(openai === undefined ? options.sse : openAISse)
+    const listener: JournalListener = openai === undefined ? sseListener(sse) : openAIListener(sse, `chatcmpl-${streamId}`, openai)
     unsubscribeOnClose(request, sse, relay.read(streamId, afterId, listener), options.observer)
     return reply
   }
@@ -80,7 +80,7 @@ export async function chatRoutes (app: FastifyInstance, options: ChatRouteOption
   app.post<{ Body: ChatRequestBody }>('/v1/chat/stream', { schema: { body: chatBodySchema } }, async (request, reply) => {
     const generation = await start(request, reply)
     if (!await awaitFirstEvent(generation, reply)) return reply
-    return stream(request, reply, generation.info.streamId, 0, 'relay')
+    return stream(request, reply, generation.info.streamId, 0)
   })
 
   app.post<{ Body: ChatRequestBody }>('/v1/chat', { schema: { body: chatBodySchema } }, async (request, reply) => {
@@ -96,7 +96,7 @@ export async function chatRoutes (app: FastifyInstance, options: ChatRouteOption
       request.log.info({ lastEventId: afterId }, 'stream resumed')
       options.observer?.resumed()
     }
-    return stream(request, reply, streamId, afterId, 'relay')
+    return stream(request, reply, streamId, afterId)
   }
 
   app.get<{ Params: { streamId: string } }>('/v1/chat/stream/:streamId', { schema: { params: streamParamsSchema } }, async (request, reply) =>
@@ -119,7 +119,8 @@ export async function chatRoutes (app: FastifyInstance, options: ChatRouteOption
     const model = typeof request.body.model === 'string' ? request.body.model : defaultModel
     if (request.body.stream !== true) return await collectCompletion(request, reply, generation, model)
     if (!await awaitFirstEvent(generation, reply)) return reply
-    return stream(request, reply, generation.info.streamId, 0, 'openai', model)
+    const includeUsage = (request.body.stream_options as { include_usage?: unknown } | undefined)?.include_usage === true
+    return stream(request, reply, generation.info.streamId, 0, { model, includeUsage })
   })
 
   /** `stream: false`: the whole answer as one `chat.completion`, or the error with its status. */
@@ -153,11 +154,20 @@ export async function chatRoutes (app: FastifyInstance, options: ChatRouteOption
 }
 
 /** Writes the journal as OpenAI chunks; OpenAI clients know no `close` event, so the response just ends. */
-function openAIListener (sse: ReturnType<FastifyReply['sse']>, completionId: string, model: string): JournalListener {
-  const chunks = new OpenAIChunkWriter(completionId, model)
+/** How `/v1/chat/completions` streams: the model to name in chunks, and whether the client asked for the usage chunk. */
+interface OpenAIStreamOptions {
+  model: string
+  includeUsage: boolean
+}
+
+function openAIListener (sse: ReturnType<FastifyReply['sse']>, completionId: string, { model, includeUsage }: OpenAIStreamOptions): JournalListener {
+  const chunks = new OpenAIChunkWriter(completionId, model, includeUsage)
   return {
     onEntries (entries) {
-      for (const entry of entries) if (!sse.writeFrame(chunks.frame(entry))) return
+      for (const entry of entries) {
+        const frame = chunks.frame(entry)
+        if (frame !== undefined && !sse.writeFrame(frame)) return
+      }
     },
     onEnd (reason) {
       const frame = chunks.endFrame(reason)

@@ -10,18 +10,26 @@ import type { EndReason, JournalEntry } from './journal.js'
  */
 export class OpenAIChunkWriter {
   private readonly head: string
+  private readonly includeUsage: boolean
   private roleSent = new Set<number>()
 
-  constructor (completionId: string, model: string, created = Math.floor(Date.now() / 1000)) {
-    this.head = `{"id":${JSON.stringify(completionId)},"object":"chat.completion.chunk","created":${created},"model":${JSON.stringify(model)}`
+  /**
+   * @param includeUsage whether the client asked for the usage chunk (`stream_options.include_usage`),
+   *   as OpenAI sends it only then: a client that reads `chunk.choices[0]` of every chunk breaks on it.
+   *   (The relay always asks the upstream for usage, for its hooks and metrics.)
+   */
+  constructor (completionId: string, model: string, includeUsage: boolean) {
+    this.head = `{"id":${JSON.stringify(completionId)},"object":"chat.completion.chunk","created":${Math.floor(Date.now() / 1000)},"model":${JSON.stringify(model)}`
+    this.includeUsage = includeUsage
   }
 
-  /** The SSE frame for one journal entry. */
-  frame (entry: JournalEntry): string {
+  /** The SSE frame for one journal entry; `undefined` for one the client did not ask for. */
+  frame (entry: JournalEntry): string | undefined {
     if (entry.data === DONE) return 'data: [DONE]\n\n'
     const event = JSON.parse(entry.data) as RelayEvent
     if (event.type === 'error') return errorFrame(event.code, event.message)
     if (event.type === 'usage') {
+      if (!this.includeUsage) return undefined
       return `data: ${this.head},"choices":[],"usage":${JSON.stringify(usageOf(event))}}\n\n`
     }
     const index = event.choice ?? 0

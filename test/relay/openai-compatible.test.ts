@@ -1,9 +1,9 @@
 import OpenAI from 'openai'
 import t from 'tap'
+import { startStack } from '../fixtures/stack.js'
 
 /** The mock's script rides along as an extra parameter (the relay passes unknown ones upstream). */
 const withMock = <T extends object>(params: T, mock: Record<string, unknown>): T => ({ ...params, mock })
-import { startStack } from '../fixtures/stack.js'
 
 const tokens = ['The', ' answer', '\nis', ' 42', ' 😀']
 
@@ -71,4 +71,33 @@ t.test('upstream errors reach the SDK as API errors with the mapped status', asy
     for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? ''
   })(), /ended|truncat/i, 'a cut answer throws instead of ending quietly')
   t.equal(text, 'ab')
+})
+
+t.test('on the wire: OpenAI chunks only (no event: lines), the usage chunk only when asked for, then data: [DONE]', async (t) => {
+  const stack = await startStack(t)
+  const chunksOf = async (extra: Record<string, unknown>): Promise<{ raw: string, chunks: Array<Record<string, unknown>> }> => {
+    const res = await fetch(`${stack.relay.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }], stream: true, ...extra, mock: { tokens, tokenDelayMs: 0, firstTokenDelayMs: 0 } })
+    })
+    t.equal(res.status, 200)
+    const raw = await res.text()
+    const data = raw.split('\n').filter((line) => line.startsWith('data: ')).map((line) => line.slice(6))
+    t.equal(data.at(-1), '[DONE]', 'the last data line is [DONE]')
+    return { raw, chunks: data.slice(0, -1).map((d) => JSON.parse(d) as Record<string, unknown>) }
+  }
+
+  const plain = await chunksOf({})
+  t.ok(plain.raw.endsWith('data: [DONE]\n\n'), 'the body ends with the sentinel and a blank line')
+  t.notMatch(plain.raw, /^event:/m, 'no named events: OpenAI clients know none')
+  t.ok(plain.chunks.every((c) => Array.isArray(c.choices) && c.choices.length === 1), 'every chunk has its choice (no usage chunk, not asked for)')
+  t.notOk(plain.chunks.some((c) => 'usage' in c), 'no usage')
+  t.equal(plain.chunks.map((c) => (c.choices as Array<{ delta: { content?: string } }>)[0]?.delta.content ?? '').join(''), tokens.join(''))
+
+  const withUsage = await chunksOf({ stream_options: { include_usage: true } })
+  const usage = withUsage.chunks.filter((c) => 'usage' in c)
+  t.equal(usage.length, 1, 'asked for: one usage chunk')
+  t.same(usage[0]?.choices, [], 'with no choices, as OpenAI sends it')
+  t.equal(withUsage.chunks.at(-1), usage[0], 'the last chunk before [DONE]')
 })
