@@ -96,11 +96,6 @@ export async function channelRoutes (app: FastifyInstance, options: ChannelRoute
  * closed (the client left while the store answered) runs `onClose` callbacks on the next tick.
  */
 export async function openChannelStream (reply: FastifyReply, channels: Channels, channel: string, afterId: number, sseOptions?: SseOptions): Promise<{ stream: SseStream, unsubscribe: Unsubscribe }> {
-  // The store is asked first whether it can answer at all: `read` alone does not tell with Redis
-  // (RedisStore.openChannel resolves even when its pipeline failed, and the follower then waits
-  // for Redis in silence), while reading the channel's state rejects with `store_unavailable`
-  // when Redis is down, or after the command timeout when it hangs. One round trip per reader.
-  await channels.lastId(channel)
   const held = new HeldListener()
   const unsubscribe = await channels.read(channel, afterId, held)
   let stream: SseStream

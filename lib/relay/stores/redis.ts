@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
-import type { RedisOptions } from 'ioredis'
+import type { ChainableCommander, RedisOptions } from 'ioredis'
 import { RelayError, StoreFullError } from '../errors.js'
 import type { EndReason, JournalEntry, JournalListener, JournalMeta, Unsubscribe } from '../journal.js'
 import type { ChannelEventInput, ChannelRetention, ControlMessage, JournalState, RelayStore } from '../store.js'
@@ -224,13 +224,10 @@ export class RedisStore implements RelayStore {
     const fields = this.metaFields(meta)
     await this.command(async () => {
       // Meta and lease together: a journal never exists in Redis without its producer's lease.
-      const results = await this.cmd.multi()
+      await execAll(this.cmd.multi()
         .hset(this.keys.meta(key), fields)
         .pexpire(this.keys.meta(key), this.openTtlMs)
-        .set(this.keys.lease(key), this.instanceId, 'PX', this.leaseMs)
-        .exec()
-      const failed = results?.find(([err]) => err !== null)
-      if (results === null || failed !== undefined) throw failed?.[0] ?? new Error('transaction aborted')
+        .set(this.keys.lease(key), this.instanceId, 'PX', this.leaseMs))
     })
     this.memory.createSync(key, meta)
     this.produced.set(key, { streamId: key, pending: [], pendingBytes: 0, writtenId: 0, end: undefined, expiring: false, cut: false })
@@ -327,12 +324,13 @@ export class RedisStore implements RelayStore {
   async openChannel (channel: string, retention: ChannelRetention): Promise<void> {
     const meta = this.keys.meta(channel)
     const ttl = this.channelTtlMs(retention)
-    await this.command(async () => await this.cmd.pipeline()
+    // A failed command rejects (Redis away: store_unavailable), so a reader is refused with a
+    // real status before its stream opens, instead of a stream waiting on a store that is not there.
+    await this.command(async () => await execAll(this.cmd.pipeline()
       .hsetnx(meta, 'kind', 'channel')
       .hsetnx(meta, 'createdAt', Date.now())
       .pexpire(meta, ttl)
-      .pexpire(this.keys.log(channel), ttl)
-      .exec())
+      .pexpire(this.keys.log(channel), ttl)))
     // Kept alive while read here, so its id counter never restarts under a waiting reader.
     this.channels.set(channel, ttl)
   }
@@ -659,3 +657,14 @@ export class RedisStore implements RelayStore {
 }
 
 function noop (): void {}
+
+/**
+ * Runs a pipeline or transaction and rejects with the first command's error: ioredis resolves
+ * `exec()` with each command's error in its result (e.g. every one of them when the connection
+ * is down), and with `null` for an aborted transaction.
+ */
+async function execAll (pipeline: ChainableCommander): Promise<void> {
+  const results = await pipeline.exec()
+  const failed = results?.find(([err]) => err !== null)
+  if (results === null || failed !== undefined) throw failed?.[0] ?? new Error('transaction aborted')
+}
