@@ -51,10 +51,12 @@ export function keyId (key: string): string {
   return `key:${createHash('sha256').update(key).digest('base64url').slice(0, 22)}`
 }
 
-/** The bearer token of a request, if any. */
+/** The bearer token of a request, if any. The scheme is case-insensitive (RFC 9110 §11.1): `Bearer`, `bearer`, `BEARER`. */
 export function bearerOf (request: FastifyRequest): string | undefined {
   const header = request.headers.authorization
-  return header?.startsWith('Bearer ') === true ? header.slice(7).trim() : undefined
+  if (header === undefined || !/^bearer /i.test(header)) return undefined
+  const token = header.slice(7).trim()
+  return token === '' ? undefined : token
 }
 
 /**
