@@ -72,8 +72,11 @@ t.test('MAX_STREAMS_PER_CLIENT → 429 with retry-after; MAX_STREAMS → 503', a
   const bad = await post(`${perClient.relay.url}/v1/chat`, '{}')
   t.equal(bad.status, 400, 'the body is checked before the limits')
   await fetch(`${perClient.relay.url}/v1/chat/stream/${ids[0] as string}`, { method: 'DELETE' })
-  const after = await post(`${perClient.relay.url}/v1/chat`, JSON.stringify({ messages: [{ role: 'user', content: 'x' }], mock: { tokens: ['a'] } }))
+  const after = await post(`${perClient.relay.url}/v1/chat`, JSON.stringify({ messages: [{ role: 'user', content: 'x' }], mock: long }))
   t.equal(after.status, 201, 'a slot frees when a generation ends')
+  const completions = await post(`${perClient.relay.url}/v1/chat/completions`, JSON.stringify({ messages: [{ role: 'user', content: 'x' }], stream: true }))
+  t.equal(completions.status, 429, 'completions streams count toward the per-client limit too')
+  t.equal(completions.json.error.code, 'too_many_streams')
 
   const total = await startStack(t, { MAX_STREAMS: '1' })
   await total.create(long)

@@ -83,6 +83,29 @@ t.test('DELETE while the request waits for its first token: 409 cancelled', asyn
   t.ok((await stack.mock.waitFor('early', (r) => r.aborted, 3000)).aborted)
 })
 
+t.test('a request still waiting for its first token when a newer one in its conversation starts: 409 superseded', async (t) => {
+  const stack = await startStack(t)
+  const waiting = stack.stream({ tokens: ['late'], firstTokenDelayMs: 5000, tag: 'waiting' }, { extra: { conversationId: 'conv-w' } })
+  await stack.mock.waitFor('waiting', () => true, 3000)
+  await stack.create({ tokens: ['new'], firstTokenDelayMs: 0, tag: 'newer' }, { conversationId: 'conv-w' })
+  const res = await waiting
+  t.equal(res.status, 409)
+  t.match(JSON.parse(res.raw), { error: { code: 'superseded', message: String } })
+  t.ok((await stack.mock.waitFor('waiting', (r) => r.aborted, 3000)).aborted, 'the superseded upstream request was aborted')
+})
+
+t.test('GET /v1/conversations/:id/stream resumes after Last-Event-ID like the stream route', async (t) => {
+  const stack = await startStack(t)
+  const tokens = Array.from({ length: 30 }, (_, i) => `c${i} `)
+  await stack.create({ tokens, tokenDelayMs: 20, firstTokenDelayMs: 0 }, { conversationId: 'conv-r' })
+  const url = `${stack.relay.url}/v1/conversations/conv-r/stream`
+  const first = await collectSse(url, { until: (_e, all) => all.length >= 5 })
+  const rest = await collectSse(url, { until: untilClose, headers: { 'last-event-id': first.events.at(-1)?.id as string } })
+  t.equal(rest.events[0]?.id, String(Number(first.events.at(-1)?.id) + 1), 'no gap, no duplicate')
+  t.equal(textOf(first.events) + textOf(rest.events), tokens.join(''))
+  t.equal(closeReason(rest.events), 'done')
+})
+
 t.test('a new generation in the same conversation supersedes the active one', async (t) => {
   const stack = await startStack(t)
   const conversationId = 'conv-1'
