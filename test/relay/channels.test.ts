@@ -82,6 +82,11 @@ t.test('publishing over HTTP needs a publish key; bad names and bodies get 400',
     ['jobs', '"text"', /event/],
     ['jobs', '{"data":1,"event":"close"}', /close/],
     ['jobs', '{"data":1,"event":"a b"}', /event/],
+    ['jobs', '{"data":1,"event":"error"}', /error/],
+    // A line break in the name would let a publisher forge fields of the frame.
+    ['jobs', '{"data":1,"event":"x\\ndata: forged"}', /event/],
+    ['jobs', '{"data":1,"event":"x\\r"}', /event/],
+    ['jobs', '{"data":1,"event":7}', /event/],
     ['bad%20name', '{"data":1}', /channel/]
   ]
   for (const [channel, body, message] of bad) {

@@ -17,6 +17,32 @@ t.test('nobody listening: the upstream is aborted after the grace time, a later 
   t.notOk(rest.events.some((e) => e.data === '[DONE]'), 'no [DONE] for a cut answer')
 })
 
+t.test('POST /v1/chat that nobody ever reads: the upstream is aborted after the grace time', async (t) => {
+  const stack = await startStack(t, { DETACH_GRACE_MS: '200' })
+  const streamId = await stack.create(slow('unread'))
+  const record = await stack.mock.waitFor('unread', (r) => r.aborted, 3000)
+  t.ok(record.tokensSent < 200, 'stopped before the end')
+  const later = await stack.read(streamId, { until: untilClose })
+  t.equal(closeReason(later.events), 'abandoned', 'a late reader learns why')
+})
+
+t.test('stream: false, the client leaves: the upstream is aborted after the grace time', async (t) => {
+  const stack = await startStack(t, { DETACH_GRACE_MS: '200' })
+  const leaving = new AbortController()
+  const request = fetch(`${stack.relay.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ messages: [{ role: 'user', content: 'Hi' }], mock: slow('unary') }),
+    signal: leaving.signal
+  }).catch((err: unknown) => err)
+  await stack.mock.waitFor('unary', () => true, 3000)
+  await new Promise((resolve) => setTimeout(resolve, 200)) // a few tokens in
+  leaving.abort()
+  t.match(await request, { name: 'AbortError' }, 'the client left')
+  const record = await stack.mock.waitFor('unary', (r) => r.aborted, 3000)
+  t.ok(record.tokensSent < 200, 'stopped before the end')
+})
+
 t.test('a reader back within the grace time keeps the generation alive', async (t) => {
   const stack = await startStack(t, { DETACH_GRACE_MS: '1500' })
   const tokens = Array.from({ length: 40 }, (_, i) => `k${i} `)
