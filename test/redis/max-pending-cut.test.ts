@@ -11,9 +11,10 @@
 import t from 'tap'
 import type { Test } from 'tap'
 import { makeEntry } from '../../lib/relay/journal.js'
-import type { EndReason, JournalEntry, JournalListener, JournalMeta } from '../../lib/relay/journal.js'
+import type { EndReason, JournalEntry, JournalMeta } from '../../lib/relay/journal.js'
 import { RedisStore } from '../../lib/relay/stores/redis.js'
 import type { RedisStoreOptions } from '../../lib/relay/stores/redis.js'
+import { collector } from '../fixtures/journal-collector.js'
 import { startRedis } from '../fixtures/redis.js'
 import type { RunningRedis } from '../fixtures/redis.js'
 
@@ -41,23 +42,6 @@ async function pair (t: Test, options: Partial<RedisStoreOptions>): Promise<[Red
     stores.push(s)
   }
   return stores as [RedisStore, RedisStore]
-}
-
-function collector (): JournalListener & { entries: JournalEntry[], ended: Promise<EndReason>, reason: EndReason | undefined } {
-  let resolve!: (reason: EndReason) => void
-  const ended = new Promise<EndReason>((_resolve) => { resolve = _resolve })
-  const c = {
-    entries: [] as JournalEntry[],
-    ended,
-    reason: undefined as EndReason | undefined,
-    onEntries (entries: readonly JournalEntry[]) { for (const e of entries) c.entries.push(e) },
-    onEnd (reason: EndReason) {
-      if (c.reason !== undefined) throw new Error('onEnd twice')
-      c.reason = reason
-      resolve(reason)
-    }
-  }
-  return c
 }
 
 /** ~100 bytes of data per entry. */

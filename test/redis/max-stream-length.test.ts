@@ -8,9 +8,10 @@
 import t from 'tap'
 import { Redis } from 'ioredis'
 import { makeEntry } from '../../lib/relay/journal.js'
-import type { EndReason, JournalEntry, JournalListener, JournalMeta } from '../../lib/relay/journal.js'
+import type { EndReason, JournalEntry, JournalMeta } from '../../lib/relay/journal.js'
 import { RedisStore } from '../../lib/relay/stores/redis.js'
 import { RedisKeys } from '../../lib/relay/stores/redis/keys.js'
+import { collector } from '../fixtures/journal-collector.js'
 import { startRedis } from '../fixtures/redis.js'
 import type { RunningRedis } from '../fixtures/redis.js'
 
@@ -21,23 +22,6 @@ const FLUSHES = 300
 let redis: RunningRedis
 t.before(async () => { redis = await startRedis() })
 t.teardown(async () => { await redis.destroy() })
-
-function collector (): JournalListener & { entries: JournalEntry[], ended: Promise<EndReason>, reason: EndReason | undefined } {
-  let resolve!: (reason: EndReason) => void
-  const ended = new Promise<EndReason>((_resolve) => { resolve = _resolve })
-  const c = {
-    entries: [] as JournalEntry[],
-    ended,
-    reason: undefined as EndReason | undefined,
-    onEntries (entries: readonly JournalEntry[]) { for (const e of entries) c.entries.push(e) },
-    onEnd (reason: EndReason) {
-      if (c.reason !== undefined) throw new Error('onEnd twice')
-      c.reason = reason
-      resolve(reason)
-    }
-  }
-  return c
-}
 
 const entry = (id: number): JournalEntry => makeEntry(id, JSON.stringify({ type: 'delta', content: `t${id} ` }))
 const turn = async (): Promise<void> => { await new Promise((resolve) => setImmediate(resolve)) }

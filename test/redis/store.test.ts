@@ -2,10 +2,11 @@ import t from 'tap'
 import type { Test } from 'tap'
 import { Redis } from 'ioredis'
 import { makeEntry } from '../../lib/relay/journal.js'
-import type { EndReason, JournalEntry, JournalListener, JournalMeta } from '../../lib/relay/journal.js'
+import type { JournalEntry, JournalMeta } from '../../lib/relay/journal.js'
 import type { ControlMessage } from '../../lib/relay/store.js'
 import { RedisStore } from '../../lib/relay/stores/redis.js'
 import type { RedisStoreOptions } from '../../lib/relay/stores/redis.js'
+import { collector } from '../fixtures/journal-collector.js'
 import { startRedis } from '../fixtures/redis.js'
 import type { RunningRedis } from '../fixtures/redis.js'
 
@@ -27,24 +28,6 @@ let counter = 0
 async function pair (t: Test, options: Partial<RedisStoreOptions> = {}): Promise<[RedisStore, RedisStore]> {
   const prefix = `p${counter++}:`
   return [await store(t, { prefix, ...options }), await store(t, { prefix, ...options })]
-}
-
-/** Collects what a subscription delivers; `ended` resolves with the end reason. */
-function collector (): JournalListener & { entries: JournalEntry[], ended: Promise<EndReason>, reason: EndReason | undefined } {
-  let resolve!: (reason: EndReason) => void
-  const ended = new Promise<EndReason>((_resolve) => { resolve = _resolve })
-  const c = {
-    entries: [] as JournalEntry[],
-    ended,
-    reason: undefined as EndReason | undefined,
-    onEntries (entries: readonly JournalEntry[]) { for (const e of entries) c.entries.push(e) },
-    onEnd (reason: EndReason) {
-      if (c.reason !== undefined) throw new Error('onEnd twice')
-      c.reason = reason
-      resolve(reason)
-    }
-  }
-  return c
 }
 
 const entry = (id: number): JournalEntry => makeEntry(id, JSON.stringify({ type: 'delta', content: `t${id} \n\r😀` }))
