@@ -11,11 +11,12 @@
 import t from 'tap'
 import type { Test } from 'tap'
 import { makeEntry } from '../../lib/relay/journal.js'
-import type { EndReason, JournalEntry, JournalMeta } from '../../lib/relay/journal.js'
+import type { JournalEntry, JournalMeta } from '../../lib/relay/journal.js'
 import { RedisStore } from '../../lib/relay/stores/redis.js'
 import type { RedisStoreOptions } from '../../lib/relay/stores/redis.js'
-import { collector } from '../fixtures/journal-collector.js'
+import { collector, endedWithin } from '../fixtures/journal-collector.js'
 import { startRedis } from '../fixtures/redis.js'
+import { waitUntil } from '../fixtures/wait.js'
 import type { RunningRedis } from '../fixtures/redis.js'
 
 const META: JournalMeta = { kind: 'generation', owner: 'key:a', conversationId: 'c1', createdAt: 1_700_000_000_000 }
@@ -50,25 +51,6 @@ const ids = (entries: readonly JournalEntry[]): number[] => entries.map((e) => e
 const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
 const turn = async (): Promise<void> => { await new Promise((resolve) => setImmediate(resolve)) }
 
-async function until (what: () => boolean, timeoutMs: number, label: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!what()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${label}`)
-    await sleep(10)
-  }
-}
-
-/** Resolves with the reason, or with 'not ended' after `ms` (a wait that cannot hang the test). */
-async function endedWithin (c: ReturnType<typeof collector>, ms: number): Promise<EndReason | 'not ended'> {
-  let timer: NodeJS.Timeout | undefined
-  const late = new Promise<'not ended'>((resolve) => { timer = setTimeout(() => resolve('not ended'), ms) })
-  try {
-    return await Promise.race([c.ended, late])
-  } finally {
-    clearTimeout(timer)
-  }
-}
-
 t.test('over maxPendingBytes while Redis is frozen: memory stays bounded, a remote reader gets a gap-free prefix and error, local readers the whole answer', async (t) => {
   const [a, b] = await pair(t, { maxPendingBytes: MAX_PENDING, commandTimeoutMs: COMMAND_TIMEOUT, leaseMs: 10_000 })
   const pid = redis.pid as number
@@ -80,7 +62,7 @@ t.test('over maxPendingBytes while Redis is frozen: memory stays bounded, a remo
 
   // Written while Redis is there: the remote reader has them live.
   a.append('s', [entry(1), entry(2)])
-  await until(() => remote.entries.length === 2, 5000, 'entries 1-2 on B')
+  await waitUntil(() => remote.entries.length === 2, 5000, 'entries 1-2 on B')
   t.equal(a.pendingEntries, 0, 'nothing waits before the outage')
 
   const N = 60 // ~6 KB, well over the 1 KiB cap
@@ -135,7 +117,7 @@ t.test('over maxPendingBytes while Redis is frozen: memory stays bounded, a remo
   t.ok(k >= 2 && k < N, `a prefix: ${k} of ${M} entries (${N} appended by the end of the outage)`)
   t.same(remote.entries.map((e) => e.data), local.entries.slice(0, k).map((e) => e.data), 'the same data as the producer\'s')
 
-  await until(() => a.pendingEntries === 0, 5000, 'A to have nothing pending')
+  await waitUntil(() => a.pendingEntries === 0, 5000, 'A to have nothing pending')
   t.equal(a.pendingEntries, 0, 'the producer has nothing left to write')
   t.equal((a as unknown as { pendingBytes: number }).pendingBytes, 0, 'and counts no queued byte')
 

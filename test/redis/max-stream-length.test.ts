@@ -8,10 +8,10 @@
 import t from 'tap'
 import { Redis } from 'ioredis'
 import { makeEntry } from '../../lib/relay/journal.js'
-import type { EndReason, JournalEntry, JournalMeta } from '../../lib/relay/journal.js'
+import type { JournalEntry, JournalMeta } from '../../lib/relay/journal.js'
 import { RedisStore } from '../../lib/relay/stores/redis.js'
 import { RedisKeys } from '../../lib/relay/stores/redis/keys.js'
-import { collector } from '../fixtures/journal-collector.js'
+import { collector, endedWithin } from '../fixtures/journal-collector.js'
 import { startRedis } from '../fixtures/redis.js'
 import type { RunningRedis } from '../fixtures/redis.js'
 
@@ -31,16 +31,6 @@ async function until (what: () => boolean, timeoutMs: number, label: string): Pr
   while (!what()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${label}`)
     await turn()
-  }
-}
-
-async function endedWithin (c: ReturnType<typeof collector>, ms: number): Promise<EndReason | 'not ended'> {
-  let timer: NodeJS.Timeout | undefined
-  const late = new Promise<'not ended'>((resolve) => { timer = setTimeout(() => resolve('not ended'), ms) })
-  try {
-    return await Promise.race([c.ended, late])
-  } finally {
-    clearTimeout(timer)
   }
 }
 
