@@ -180,6 +180,8 @@ export class Generation {
     let reason: EndReason
     let error: { code: string, message: string } | undefined
     const { observer } = deps
+    const eventHook = deps.hooks.onEvent
+    let eventHookFailed = false
     let last = performance.now()
     // One closure per generation, called per event (synchronously from the socket's data
     // callback when the upstream offers `consume`).
@@ -195,10 +197,22 @@ export class Generation {
       }
       last = now
       answer?.add(event)
-      deps.hooks.onEvent?.(info, event)
+      if (eventHook !== undefined) {
+        try {
+          eventHook(info, event)
+        } catch (err) {
+          // Once per generation: a hook that fails on every token would otherwise log every token.
+          if (!eventHookFailed) deps.log('error', 'onEvent hook failed (logged once per generation)', { streamId: info.streamId, err })
+          eventHookFailed = true
+        }
+      }
     }
     try {
-      await deps.hooks.onStart?.(info)
+      try {
+        await deps.hooks.onStart?.(info)
+      } catch (err) {
+        deps.log('error', 'onStart hook failed', { streamId: info.streamId, err })
+      }
       const options = { signal: this.controller.signal }
       if (deps.upstream.consume !== undefined) {
         await deps.upstream.consume(info.body, options, onEvent)

@@ -56,3 +56,35 @@ t.test('hooks see the start, each event, and the finish with the full text — a
   t.equal(line.streamId, cutId, 'with the stream id')
   t.notOk(logs.some((l) => l.includes('sk-never-logged')), 'the upstream key is in no log line')
 })
+
+t.test('hooks that throw are logged and never disturb the stream', async (t) => {
+  const mock = await startMockUpstream()
+  const logs: Array<{ level: number, msg: string, streamId?: string }> = []
+  const relay = await startRelay({
+    env: { UPSTREAM_URL: mock.url },
+    logger: { level: 'warn', stream: new Writable({ write (chunk, _enc, done) { logs.push(JSON.parse(String(chunk)) as typeof logs[number]); done() } }) },
+    hooks: {
+      onStart: () => { throw new Error('onStart broke') },
+      onEvent: () => { throw new Error('onEvent broke') },
+      onFinish: async () => { throw new Error('onFinish broke') }
+    }
+  })
+  t.teardown(async () => { await relay.close(); await mock.close() })
+  const tokens = ['All', ' of', ' it']
+  const res = await collectSse(`${relay.url}/v1/chat/stream`, {
+    method: 'POST',
+    body: { messages: [{ role: 'user', content: 'Hi' }], mock: { tokens, firstTokenDelayMs: 0 } },
+    until: untilClose
+  })
+  t.equal(res.status, 200)
+  t.equal(closeReason(res.events), 'done', 'the answer ends normally')
+  t.equal(res.events.filter((e) => e.data.includes('"delta"')).map((e) => JSON.parse(e.data).content).join(''), tokens.join(''), 'whole')
+  await waitUntil(() => ['onStart', 'onEvent', 'onFinish'].every((hook) => logs.some((l) => l.msg.includes(hook))), 3000, 'a log line per failing hook')
+  const streamId = res.headers['x-stream-id'] as string
+  for (const hook of ['onStart', 'onEvent', 'onFinish']) {
+    const line = logs.find((l) => l.msg.includes(hook))
+    t.equal(line?.level, 50, `${hook}: logged as an error`)
+    t.equal(line?.streamId, streamId, `${hook}: with the stream id`)
+  }
+  t.equal(logs.filter((l) => l.msg.includes('onEvent')).length, 1, 'a hook failing per event is logged once per generation, not per token')
+})
