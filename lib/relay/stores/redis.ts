@@ -480,6 +480,7 @@ export class RedisStore implements RelayStore {
           this.log('warn', 'Redis lost journals produced here (restarted empty?): written again from memory', { journals: lost.length })
         }
       }
+      await this.reseedChannels()
     } catch {
       // Gone again: the next 'ready' recovers.
     } finally {
@@ -488,6 +489,29 @@ export class RedisStore implements RelayStore {
     // Renew the leases at once (they may have lapsed during the outage) and write what waited.
     void this.tick()
     this.scheduleFlush()
+  }
+
+  /**
+   * Channels live in Redis only: one that Redis lost (restarted empty) would count its ids from 1
+   * again, under readers here whose live read continues after the id they last got — they would
+   * skip that many events. Its counter is seeded again with the highest id read here (every
+   * instance reading it does the same; the highest wins), so its ids continue. (An event
+   * published in the moment between Redis's return and this seeding still takes a low id, which
+   * those readers skip; the events of that moment are gone with Redis's data in any case.)
+   */
+  private async reseedChannels (): Promise<void> {
+    const reseed = this.cmd.pipeline() as ReturnType<Redis['pipeline']> & ScriptPipeline
+    let channels = 0
+    for (const [channel, ttl] of this.channels) {
+      const lastId = this.follower.lastReadId(channel)
+      if (lastId === undefined || lastId === 0) continue
+      reseed.relayReseedChannel(this.keys.meta(channel), this.keys.log(channel), lastId, ttl)
+      channels++
+    }
+    if (channels === 0) return
+    const results = await reseed.exec()
+    const raised = results?.filter(([err, value]) => err === null && value === 1).length ?? 0
+    if (raised > 0) this.log('warn', 'Redis lost channels read here (restarted empty?): their ids continue after the last one read', { channels: raised })
   }
 
   private scheduleFlush (): void {

@@ -83,6 +83,16 @@ export class RemoteFollower {
     return this.follows.has(this.deps.keys.log(streamId))
   }
 
+  /** The highest id read here of a followed journal (0 when none), or `undefined` when it is not followed or has ended. */
+  lastReadId (streamId: string): number | undefined {
+    const follow = this.follows.get(this.deps.keys.log(streamId))
+    if (follow === undefined || follow.ended !== undefined) return undefined
+    // Stream entry ids are `<last journal id of the batch>-0`.
+    let last = follow.cursor === undefined ? 0 : Number(follow.cursor.split('-', 1)[0])
+    for (const reader of follow.readers) last = Math.max(last, reader.last)
+    return last
+  }
+
   /** Follows a remote journal from `afterId` (see RelayStore.subscribe): catch-up, then live, then end. */
   subscribe (streamId: string, afterId: number, listener: JournalListener): Unsubscribe {
     const logKey = this.deps.keys.log(streamId)

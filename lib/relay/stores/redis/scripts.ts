@@ -114,6 +114,25 @@ redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1`
   },
+  /**
+   * KEYS: meta, log; ARGV: last id read, ttl ms. Seeds a channel that Redis lost (restarted
+   * empty) again from what a reading instance knows: its id counter continues after the last id
+   * read, so readers (whose live read continues after that id) miss nothing published next.
+   * Never lowers the counter. Returns 1 when it raised it.
+   */
+  relayReseedChannel: {
+    numberOfKeys: 2,
+    lua: `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if redis.call('HSETNX', KEYS[1], 'kind', 'channel') == 1 then redis.call('HSET', KEYS[1], 'createdAt', now) end
+local raised = 0
+if tonumber(ARGV[1]) > tonumber(redis.call('HGET', KEYS[1], 'lastId') or '0') then
+  redis.call('HSET', KEYS[1], 'lastId', ARGV[1])
+  raised = 1
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return raised`
+  },
   /** Counts the remote readers whose hold has not lapsed (Redis clock). */
   relayCountReaders: {
     numberOfKeys: 1,
@@ -133,6 +152,7 @@ export interface ScriptCommands {
   relayReleaseSlot (key: string): Promise<number>
   relayEnd (meta: string, log: string, lease: string, retainMs: Arg, reason: string, onlyIfLost: 0 | 1): Promise<string | null>
   relayPublish (meta: string, log: string, ...args: Arg[]): Promise<[number, number]>
+  relayReseedChannel (meta: string, log: string, lastId: Arg, ttlMs: Arg): Promise<number>
   relayHoldReaders (key: string, member: string, ttlMs: Arg): Promise<number>
   relayCountReaders (key: string): Promise<number>
 }
@@ -140,6 +160,7 @@ export interface ScriptCommands {
 /** The same commands queued on a pipeline. */
 export interface ScriptPipeline {
   relayEnd (meta: string, log: string, lease: string, retainMs: Arg, reason: string, onlyIfLost: 0 | 1): ChainableCommander
+  relayReseedChannel (meta: string, log: string, lastId: Arg, ttlMs: Arg): ChainableCommander
   relayHoldReaders (key: string, member: string, ttlMs: Arg): ChainableCommander
 }
 
