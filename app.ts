@@ -11,7 +11,7 @@ import { Channels } from './lib/relay/channels.js'
 import type { RelayHooks, UpstreamStreamer } from './lib/relay/generation.js'
 import { RelayMetrics } from './lib/relay/metrics.js'
 import { Relay } from './lib/relay/relay.js'
-import type { RelayStore } from './lib/relay/store.js'
+import type { RelayStore, StoreLog } from './lib/relay/store.js'
 import { MemoryStore } from './lib/relay/stores/memory.js'
 import { RedisStore } from './lib/relay/stores/redis.js'
 import { UpstreamClient } from './lib/upstream/index.js'
@@ -95,6 +95,8 @@ export async function buildApp (options: AppOptions = {}): Promise<FastifyInstan
     app.addHook('onClose', async () => { await client.close() })
   }
 
+  /** The store's and the relay's reports (a failing hook or reader, Redis away), as the app's log lines. */
+  const log: StoreLog = (level, msg, fields) => app.log[level](fields ?? {}, msg)
   // REDIS_URL: journals, conversations, limits and cancel shared by every instance (lib/relay/stores/redis.ts).
   const store = options.store ?? (config.redisUrl !== undefined
     ? new RedisStore({
@@ -102,9 +104,9 @@ export async function buildApp (options: AppOptions = {}): Promise<FastifyInstan
       retainMs: config.retainMs,
       // Slots of an instance that died are freed once no generation could still hold them.
       slotTtlMs: config.streamMaxDurationMs > 0 ? config.streamMaxDurationMs + config.detachGraceMs + 60_000 : undefined,
-      log: (level, msg, fields) => app.log[level](fields ?? {}, msg)
+      log
     })
-    : new MemoryStore({ retainMs: config.retainMs }))
+    : new MemoryStore({ retainMs: config.retainMs, log }))
   const metrics: RelayMetrics = new RelayMetrics({
     activeGenerations: () => relay.local.size,
     journalBytes: () => (store as Partial<MemoryStore>).bytes,
@@ -119,7 +121,7 @@ export async function buildApp (options: AppOptions = {}): Promise<FastifyInstan
     detachGraceMs: config.detachGraceMs,
     maxStreamsPerClient: config.maxStreamsPerClient,
     maxStreams: config.maxStreams,
-    log: (level, msg, fields) => app.log[level](fields ?? {}, msg)
+    log
   })
   const channels = new Channels({ store, retention: { maxAgeMs: config.retainMs } })
   app.decorate('relay', relay)

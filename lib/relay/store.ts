@@ -1,5 +1,8 @@
 import type { EndReason, JournalEntry, JournalListener, JournalMeta, Unsubscribe } from './journal.js'
 
+/** Where a store reports what goes wrong out of any caller's sight (a reader that throws, Redis away). */
+export type StoreLog = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void
+
 /** A request to stop a generation, wherever it runs. */
 export interface ControlMessage {
   streamId: string

@@ -1,7 +1,7 @@
 import { exactlyOnce, makeEntry } from '../journal.js'
 import type { EndReason, JournalEntry, JournalListener, JournalMeta, Unsubscribe } from '../journal.js'
 import { EntryLog, entrySize } from '../entry-log.js'
-import type { ChannelEventInput, ChannelRetention, ControlMessage, JournalState, RelayStore } from '../store.js'
+import type { ChannelEventInput, ChannelRetention, ControlMessage, JournalState, RelayStore, StoreLog } from '../store.js'
 import { StoreFullError } from '../errors.js'
 
 /** Options of {@link MemoryStore}. */
@@ -12,6 +12,8 @@ export interface MemoryStoreOptions {
   maxJournalBytes?: number
   /** Most bytes all journals together may hold; ended journals are evicted oldest first. @default 268435456 (256 MiB) */
   maxTotalBytes?: number
+  /** Where a reader (listener) that throws is reported; it never stops the producer or the other readers. */
+  log?: StoreLog
 }
 
 interface Journal {
@@ -48,8 +50,10 @@ export class MemoryStore implements RelayStore {
   private readonly maxJournalBytes: number
   private readonly maxTotalBytes: number
   private readonly sweeper: NodeJS.Timeout
+  private readonly log: StoreLog
 
   constructor (options: MemoryStoreOptions = {}) {
+    this.log = options.log ?? noop
     this.retainMs = options.retainMs ?? 300_000
     this.maxJournalBytes = options.maxJournalBytes ?? 8 * 1024 * 1024
     this.maxTotalBytes = options.maxTotalBytes ?? 256 * 1024 * 1024
@@ -112,7 +116,7 @@ export class MemoryStore implements RelayStore {
       if (!this.reserve(bytes)) return false
     }
     for (const entry of entries) journal.log.push(entry)
-    for (const listener of journal.listeners) listener.onEntries(entries)
+    this.deliver(journal.listeners, entries)
     return true
   }
 
@@ -136,7 +140,7 @@ export class MemoryStore implements RelayStore {
     }
     journal.touchedAt = now
     this.trim(journal, now)
-    for (const listener of journal.listeners) listener.onEntries(entries)
+    this.deliver(journal.listeners, entries)
     return entries.map((e) => e.id)
   }
 
@@ -150,12 +154,29 @@ export class MemoryStore implements RelayStore {
     journal.ended = reason
     const listeners = [...journal.listeners]
     journal.listeners.clear()
-    for (const listener of listeners) listener.onEnd(reason)
+    for (const listener of listeners) {
+      try {
+        listener.onEnd(reason)
+      } catch (err) {
+        this.log('error', 'a journal reader failed', { err })
+      }
+    }
     journal.log.seal()
     this.endedOrder.add(key)
     this.endedBytes += journal.log.bytes
     journal.expiry = setTimeout(() => this.delete(key), this.retainMs)
     journal.expiry.unref()
+  }
+
+  /** Hands entries to every reader; one that throws is logged and stops neither the others nor the producer. */
+  private deliver (listeners: Set<JournalListener>, entries: readonly JournalEntry[]): void {
+    for (const listener of listeners) {
+      try {
+        listener.onEntries(entries)
+      } catch (err) {
+        this.log('error', 'a journal reader failed', { err })
+      }
+    }
   }
 
   subscribe (key: string, afterId: number, listener: JournalListener): Unsubscribe {

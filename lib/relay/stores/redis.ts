@@ -3,7 +3,7 @@ import { Redis } from 'ioredis'
 import type { ChainableCommander, RedisOptions } from 'ioredis'
 import { RelayError, StoreFullError } from '../errors.js'
 import type { EndReason, JournalEntry, JournalListener, JournalMeta, Unsubscribe } from '../journal.js'
-import type { ChannelEventInput, ChannelRetention, ControlMessage, JournalState, RelayStore } from '../store.js'
+import type { ChannelEventInput, ChannelRetention, ControlMessage, JournalState, RelayStore, StoreLog } from '../store.js'
 import { MemoryStore } from './memory.js'
 import type { MemoryStoreOptions } from './memory.js'
 import { batchFields, endReasonOf, isAlreadyWritten, journalIdOf } from './redis/codec.js'
@@ -54,7 +54,7 @@ export interface RedisStoreOptions {
   instanceId?: string
   /** Extra ioredis options for all three connections. */
   redis?: RedisOptions
-  log?: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void
+  log?: StoreLog
 }
 
 /** The store could not reach Redis: the relay answers 503 and the client may retry (elsewhere). */
@@ -145,7 +145,7 @@ export class RedisStore implements RelayStore {
     this.activeTtlMs = options.activeTtlMs ?? 86_400_000
     this.log = options.log ?? noop
     this.keys = new RedisKeys(options.prefix ?? 'relay:')
-    this.memory = new MemoryStore({ ...options.memory, retainMs: this.retainMs })
+    this.memory = new MemoryStore({ ...options.memory, retainMs: this.retainMs, log: this.log })
 
     const base: RedisOptions = {
       // Reconnect quickly and forever: an outage ends when Redis is back, not when we gave up.
