@@ -49,8 +49,9 @@ export interface RelayStore {
   /**
    * Appends entries (ids consecutive, continuing the journal). Synchronous for local readers,
    * who see the entries before this returns. Returns false when the journal is over its memory
-   * cap (the producer then ends it with an error). The producer's final `error` entry is always
-   * taken, past any cap: readers must learn why the answer stopped.
+   * cap (the producer then ends it with an error). The producer's last entry (`[DONE]`, or the
+   * `error` of a cut answer) is always taken, past any cap: readers must be able to tell a whole
+   * answer from a cut one, and learn why it was cut.
    */
   append (key: string, entries: readonly JournalEntry[]): boolean
   /** Ends a journal; its entries stay readable for the retention time. Idempotent. */

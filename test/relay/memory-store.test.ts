@@ -171,7 +171,7 @@ t.test('the per-journal cap refuses the entry that would cross it, and nothing e
   t.equal(s.append('g', [makeEntry(4, '')]), false, 'still over, however small the entry')
 })
 
-t.test('the error entry that ends a journal is taken past both caps: readers learn why the answer stopped', async (t) => {
+t.test('the entry that ends a journal ([DONE] or error) is taken past both caps: readers can tell a whole answer from a cut one', async (t) => {
   const one = sizeOf([delta(1)])
   const s = store(t, { maxJournalBytes: one * 3, maxTotalBytes: one * 3 })
   filled(s, 'g', 3)
@@ -183,6 +183,12 @@ t.test('the error entry that ends a journal is taken past both caps: readers lea
   t.same(rec.ids, [1, 2, 3, 4], 'and delivered')
   t.equal(s.bytes, one * 3 + entrySize(error), 'and counted')
   t.equal(s.append('g', [delta(5)]), false, 'the caps still hold for anything else')
+
+  filled(s, 'whole', 0)
+  for (let id = 1; s.append('whole', [delta(id)]); id++);
+  const last = (await s.state('whole'))?.lastId as number
+  t.equal(s.append('whole', [makeEntry(last + 1, '[DONE]')]), true, 'the [DONE] of an answer that filled the cap is taken: it is whole')
+  t.equal(s.append('whole', [makeEntry(last + 2, '[DONE]', 'x')]), false, 'a named event whose data is [DONE] is no sentinel')
 })
 
 t.test('the global cap evicts ended journals, oldest end first; live journals are never evicted', async (t) => {

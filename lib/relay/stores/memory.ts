@@ -3,6 +3,7 @@ import type { EndReason, JournalEntry, JournalListener, JournalMeta, Unsubscribe
 import { EntryLog, entrySize } from '../entry-log.js'
 import type { ChannelEventInput, ChannelRetention, ControlMessage, JournalState, RelayStore, StoreLog } from '../store.js'
 import { StoreFullError } from '../errors.js'
+import { DONE } from '../events.js'
 
 /** Options of {@link MemoryStore}. */
 export interface MemoryStoreOptions {
@@ -107,9 +108,9 @@ export class MemoryStore implements RelayStore {
     if (journal === undefined || journal.ended !== undefined) return false
     let bytes = 0
     for (const entry of entries) bytes += entrySize(entry)
-    if (isFinalError(entries)) {
-      // Past the caps: one small entry per journal at most, and without it a reader of an answer
-      // cut by a cap would get `close` with no reason.
+    if (isFinal(entries)) {
+      // Past the caps: one small entry per journal at most, and without it a reader could not
+      // tell a whole answer (`[DONE]`) from a cut one, or learn why it was cut (`error`).
       this.totalBytes += bytes
     } else {
       if (journal.log.bytes + bytes > this.maxJournalBytes) return false
@@ -336,7 +337,9 @@ function newJournal (meta: JournalMeta, retention: ChannelRetention | undefined)
 
 function noop (): void {}
 
-/** The producer's `error` entry, the last a journal gets (channels may not publish `error` events). */
-function isFinalError (entries: readonly JournalEntry[]): boolean {
-  return entries.length === 1 && entries[0]?.event === 'error'
+/** The producer's last entry: `[DONE]` after a whole answer, or the `error` of a cut one (channels may not publish `error` events). */
+function isFinal (entries: readonly JournalEntry[]): boolean {
+  if (entries.length !== 1) return false
+  const entry = entries[0] as JournalEntry
+  return entry.event === 'error' || (entry.event === undefined && entry.data === DONE)
 }
