@@ -199,7 +199,7 @@ export class Generation {
       answer?.add(event)
       if (eventHook !== undefined) {
         try {
-          eventHook(info, event)
+          eventHook.call(deps.hooks, info, event)
         } catch (err) {
           // Once per generation: a hook that fails on every token would otherwise log every token.
           if (!eventHookFailed) deps.log('error', 'onEvent hook failed (logged once per generation)', { streamId: info.streamId, err })
@@ -208,11 +208,7 @@ export class Generation {
       }
     }
     try {
-      try {
-        await deps.hooks.onStart?.(info)
-      } catch (err) {
-        deps.log('error', 'onStart hook failed', { streamId: info.streamId, err })
-      }
+      await this.runStartHook()
       const options = { signal: this.controller.signal }
       if (deps.upstream.consume !== undefined) {
         await deps.upstream.consume(info.body, options, onEvent)
@@ -243,6 +239,29 @@ export class Generation {
     observer.ended(reason, error?.code)
     if (answer !== undefined) this.finish(answer, reason, error)
     return reason
+  }
+
+  /**
+   * Runs the onStart hook, waiting for it no longer than the generation runs: a hook that never
+   * settles must not hold a stop, the time limit or a shutdown. A failure is logged.
+   */
+  private async runStartHook (): Promise<void> {
+    const { hooks, log } = this.deps
+    if (hooks.onStart === undefined) return
+    const { signal } = this.controller
+    let onAbort: (() => void) | undefined
+    try {
+      const started = hooks.onStart(this.info)
+      if (started === undefined || signal.aborted) return
+      await Promise.race([started, new Promise<void>((resolve) => {
+        onAbort = () => resolve()
+        signal.addEventListener('abort', onAbort, { once: true })
+      })])
+    } catch (err) {
+      log('error', 'onStart hook failed', { streamId: this.info.streamId, err })
+    } finally {
+      if (onAbort !== undefined) signal.removeEventListener('abort', onAbort)
+    }
   }
 
   private finish (answer: AnswerBuilder, reason: EndReason, error: { code: string, message: string } | undefined): void {

@@ -93,7 +93,7 @@ export class Relay {
   }
 
   private async startGeneration (request: StartRequest): Promise<Generation> {
-    if (this.drainingFlag) throw new RelayError('shutting_down', 503, 'the relay is shutting down; retry on another instance', 1)
+    if (this.drainingFlag) throw shuttingDown()
     if (this.local.size + this.starting >= this.maxStreams) throw new RelayError('server_busy', 503, 'the relay is at its concurrent generation limit', 1)
     const { store } = this.deps
     const streamId = newStreamId()
@@ -107,7 +107,8 @@ export class Relay {
       store.create(streamId, { kind: 'generation', owner: request.owner, conversationId: request.conversationId, createdAt: Date.now() })
     ])
     this.starting--
-    if (slot.status === 'rejected' || created.status === 'rejected' || !slot.value) {
+    // A shutdown that began meanwhile did not see this start (it was not running yet): refused too.
+    if (slot.status === 'rejected' || created.status === 'rejected' || !slot.value || this.drainingFlag) {
       // Undone as far as the store lets: a failure here must not hide why the start was refused.
       const undo = await Promise.allSettled([
         created.status === 'fulfilled' ? store.discard(streamId) : undefined,
@@ -116,6 +117,7 @@ export class Relay {
       for (const step of undo) if (step.status === 'rejected') this.deps.log('warn', 'undoing a refused start failed', { streamId, err: step.reason })
       if (slot.status === 'rejected') throw slot.reason
       if (created.status === 'rejected') throw created.reason
+      if (this.drainingFlag) throw shuttingDown()
       throw new RelayError('too_many_streams', 429, `at most ${this.maxStreamsPerClient} concurrent generations per client`, 1)
     }
     const generation = new Generation(this.deps, {
@@ -131,8 +133,14 @@ export class Relay {
       if (conversationKey !== undefined) await store.clearActive(conversationKey, streamId)
     }).catch((err: unknown) => this.deps.log('warn', 'cleanup after a generation failed', { streamId, err }))
     if (conversationKey !== undefined) {
-      const previous = await store.swapActive(conversationKey, streamId)
-      if (previous !== undefined && previous !== streamId) await this.stopAnywhere(previous, 'superseded')
+      try {
+        const previous = await store.swapActive(conversationKey, streamId)
+        if (previous !== undefined && previous !== streamId) await this.stopAnywhere(previous, 'superseded')
+      } catch (err) {
+        // Refused (503): the generation must not run on, unseen, until its grace time ends.
+        generation.stop('cancelled')
+        throw err
+      }
     }
     return generation
   }
@@ -207,6 +215,10 @@ export class Relay {
     if (generation !== undefined) generation.stop(reason)
     else await this.deps.store.publishControl({ streamId, action: reason })
   }
+}
+
+function shuttingDown (): RelayError {
+  return new RelayError('shutting_down', 503, 'the relay is shutting down; retry on another instance', 1)
 }
 
 /** Bytes of one stream id: 128 random bits. */
