@@ -34,9 +34,14 @@ export class Channels {
   readonly retention: ChannelRetention
   private readonly store: RelayStore
 
+  /** @throws {TypeError} naming a retention limit that is not a positive whole number. */
   constructor (options: ChannelsOptions) {
     this.store = options.store
-    this.retention = { maxEvents: 1000, maxAgeMs: 300_000, ...options.retention }
+    // Field by field: a limit given as `undefined` takes its default too.
+    this.retention = {
+      maxEvents: positive('retention.maxEvents', options.retention?.maxEvents ?? 1000),
+      maxAgeMs: positive('retention.maxAgeMs', options.retention?.maxAgeMs ?? 300_000)
+    }
   }
 
   /** Whether `name` is a valid channel name. */
@@ -76,6 +81,11 @@ export class Channels {
     await this.store.openChannel(PREFIX + channel, this.retention)
     return this.store.subscribe(PREFIX + channel, afterId, exactlyOnce(afterId, listener))
   }
+}
+
+function positive (name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 1) throw new TypeError(`Channels: ${name} must be a positive whole number (got ${String(value)})`)
+  return value
 }
 
 function checkName (channel: string): void {

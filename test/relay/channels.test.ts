@@ -115,3 +115,14 @@ t.test('retention keeps the newest events; memory stays bounded', async (t) => {
   for (let i = 0; i < 100; i++) await channels.publish('c', { data: i })
   t.ok(Math.abs(store.bytes - bytes) < 100, 'a hundred more events, the same memory: only five are held')
 })
+
+t.test('retention: a limit given as undefined takes its default; a bad one is a TypeError naming it', async (t) => {
+  const store = new MemoryStore({ retainMs: 60_000 })
+  t.teardown(() => store.close())
+  const channels = new Channels({ store, retention: { maxEvents: undefined, maxAgeMs: 1000 } })
+  t.same(channels.retention, { maxEvents: 1000, maxAgeMs: 1000 })
+  t.same(await channels.publish('c', [{ data: 1 }, { data: 2 }]), [1, 2], 'and publishing works')
+  for (const [retention, name] of [[{ maxEvents: 0 }, 'maxEvents'], [{ maxAgeMs: -1 }, 'maxAgeMs'], [{ maxEvents: 1.5 }, 'maxEvents'], [{ maxAgeMs: Number.NaN }, 'maxAgeMs']] as const) {
+    t.throws(() => new Channels({ store, retention }), { name: 'TypeError', message: new RegExp(`retention\\.${name}`) }, JSON.stringify(retention))
+  }
+})
