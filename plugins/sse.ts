@@ -68,21 +68,29 @@ const conflictWithFastifySse = (): Error =>
 
 const SSE_OPTION_KEYS = ['retry', 'heartbeatMs', 'maxBufferedBytes', 'timeoutMs', 'flushHeaders'] as const
 
-/** Only the SSE options (a plugin's options object also carries Fastify's own keys). */
+/**
+ * Only the SSE options (a plugin's options object also carries Fastify's own keys). One given as
+ * `undefined` is left out, so the defaults under it apply — except `retry`, where an explicit
+ * `undefined` means "no `retry:` line".
+ */
 function pickSseOptions (options: object): SseOptions {
   const picked: Record<string, unknown> = {}
   for (const key of SSE_OPTION_KEYS) {
-    if (Object.hasOwn(options, key)) picked[key] = (options as Record<string, unknown>)[key]
+    if (isGiven(options, key)) picked[key] = (options as Record<string, unknown>)[key]
   }
   return picked as SseOptions
+}
+
+function isGiven (options: object, key: typeof SSE_OPTION_KEYS[number]): boolean {
+  return Object.hasOwn(options, key) && (key === 'retry' || (options as Record<string, unknown>)[key] !== undefined)
 }
 
 /** Whether `options` still has the SSE options `picked` was taken from (same keys, same values). */
 function samePicked (picked: SseOptions, options: object): boolean {
   for (const key of SSE_OPTION_KEYS) {
-    const has = Object.hasOwn(options, key)
-    if (has !== Object.hasOwn(picked, key)) return false
-    if (has && (options as Record<string, unknown>)[key] !== picked[key]) return false
+    const given = isGiven(options, key)
+    if (given !== Object.hasOwn(picked, key)) return false
+    if (given && (options as Record<string, unknown>)[key] !== picked[key]) return false
   }
   return true
 }
@@ -108,7 +116,7 @@ async function ssePlugin (fastify: FastifyInstance, options: SsePluginOptions): 
   const resolvedCache = new WeakMap<object, { picked: SseOptions, resolved: ResolvedSseOptions }>()
   const resolveCall = (callOptions: SseOptions | undefined): ResolvedSseOptions => {
     if (callOptions == null) return resolvedDefaults
-    if (typeof callOptions !== 'object') return resolveSseOptions({ ...defaults, ...pickSseOptions(callOptions) }, 'reply.sse(): ')
+    if (typeof callOptions !== 'object') throw new TypeError(`reply.sse(): options must be an object (got ${String(callOptions)})`)
     const hit = resolvedCache.get(callOptions)
     if (hit !== undefined && samePicked(hit.picked, callOptions)) return hit.resolved
     const picked = pickSseOptions(callOptions)

@@ -39,6 +39,10 @@ t.test('plugin options are the defaults of every reply.sse(); call options overr
       const stream = reply.sse({ retry: undefined, heartbeatMs: 0 })
       setTimeout(() => { stream.close() }, 300)
     })
+    app.get('/undefined', async (_req, reply) => {
+      const stream = reply.sse({ heartbeatMs: undefined })
+      setTimeout(() => { stream.close() }, 300)
+    })
   }, { plugin: { retry: 500, heartbeatMs: 30 } })
   const defaults = await collectSse(`${url}/defaults`)
   t.same(defaults.retries, [500])
@@ -46,12 +50,18 @@ t.test('plugin options are the defaults of every reply.sse(); call options overr
   const override = await collectSse(`${url}/override`)
   t.same(override.retries, [], 'retry: undefined in the call means no retry line')
   t.equal(override.comments, 0)
+  const undef = await collectSse(`${url}/undefined`)
+  t.same(undef.retries, [500])
+  t.ok(undef.comments >= 2, `heartbeatMs: undefined in the call keeps the plugin's (${undef.comments} pings)`)
 })
 
 t.test('invalid call options, or a second reply.sse(): a normal 500, no half-open stream', async (t) => {
   const { app } = await startApp(t, (app) => {
     app.get('/bad', async (_req, reply) => {
       reply.sse({ maxBufferedBytes: -5 })
+    })
+    app.get('/not-an-object', async (_req, reply) => {
+      reply.sse(5 as never)
     })
     app.get('/twice', async (_req, reply) => {
       reply.sse().close()
@@ -62,6 +72,10 @@ t.test('invalid call options, or a second reply.sse(): a normal 500, no half-ope
   t.equal(bad.statusCode, 500)
   t.equal(bad.headers['content-type'], 'application/json; charset=utf-8')
   t.match(bad.json(), { message: /^reply\.sse\(\): maxBufferedBytes must be a positive integer/ })
+
+  const notObject = await app.inject({ url: '/not-an-object' })
+  t.equal(notObject.statusCode, 500)
+  t.match(notObject.json(), { message: /^reply\.sse\(\): options must be an object/ })
 
   const twice = await app.inject({ url: '/twice' })
   t.equal(twice.statusCode, 200, 'the first stream stands')
