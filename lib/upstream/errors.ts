@@ -24,6 +24,9 @@ export function parseRetryAfter (headers: Record<string, string | string[] | und
   const value = first(headers['retry-after'])?.trim()
   if (value === undefined || value === '') return undefined
   if (/^\d+$/.test(value)) return Number(value)
+  // An HTTP date names its day and month; anything else (`1.5`, `-5`) is not one, though
+  // Date.parse reads many such strings as some date in the past (which would mean "now").
+  if (!/[A-Za-z]{3}/.test(value)) return undefined
   const date = Date.parse(value)
   if (Number.isNaN(date)) return undefined
   return Math.max(0, Math.ceil((date - now) / 1000))

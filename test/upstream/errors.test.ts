@@ -12,6 +12,7 @@ t.test('parseRetryAfter', async t => {
   t.equal(parseRetryAfter({ 'retry-after-ms': '250' }, now), 1, 'ms round up to whole seconds')
   t.equal(parseRetryAfter({ 'retry-after-ms': '2000', 'retry-after': '9' }, now), 2, 'retry-after-ms wins (more precise)')
   t.equal(parseRetryAfter({ 'retry-after': 'soon' }, now), undefined)
+  for (const odd of ['1.5', '-5', '+3', '1e3', '12 34']) t.equal(parseRetryAfter({ 'retry-after': odd }, now), undefined, `${odd}: not delta-seconds, not a date`)
   t.equal(parseRetryAfter({}, now), undefined)
 })
 
