@@ -11,7 +11,7 @@ import { lastEventIdOf } from './relay-schema.js'
 
 /**
  * Decides whether a request may read a channel (e.g. a user sees only their own order's
- * channel). A denied reader gets 404, the same as for a channel that cannot exist.
+ * channel). A denied reader gets 404 `not_found`.
  */
 export type AuthorizeChannel = (request: FastifyRequest, channel: string) => boolean | Promise<boolean>
 

@@ -27,7 +27,7 @@ export interface RelayPluginOptions {
   defaultModel?: string
   /** `: ping` interval on every stream (`HEARTBEAT_MS`). @default 15000 */
   heartbeatMs?: number
-  /** The `retry:` sent first on every stream, in ms. @default 3000 */
+  /** The `retry:` sent first on every relay-format stream, in ms (OpenAI-format streams send none). @default 3000 */
   retryMs?: number
   /** Per-reader byte budget before `slow_consumer`. @default 1048576 */
   maxBufferedBytes?: number

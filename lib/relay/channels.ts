@@ -62,7 +62,7 @@ export class Channels {
     return await this.store.publish(PREFIX + channel, inputs, this.retention)
   }
 
-  /** Ends a channel: its readers get `close` with reason `done`; it stays replayable for the retention time. */
+  /** Ends a channel: its readers get `close` with reason `done`; it stays replayable for the store's `retainMs`. */
   async close (channel: string): Promise<void> {
     checkName(channel)
     await this.store.openChannel(PREFIX + channel, this.retention)

@@ -17,7 +17,7 @@ export class RelayError extends Error {
 /** Why a running generation was stopped by the relay (not by the upstream). */
 export type StopReason = 'cancelled' | 'superseded' | 'abandoned' | 'timeout' | 'shutdown'
 
-/** A generation stopped before its first token: the waiting request gets 409 (or 503 for shutdown). */
+/** A generation stopped before its first token: the waiting request gets 409 (503 for shutdown, 504 for timeout). */
 export class GenerationStopped extends RelayError {
   readonly reason: StopReason
 

@@ -73,7 +73,8 @@ export interface RelayStore {
 
   /**
    * Appends application events to a channel's journal (made on first use), assigning the next
-   * consecutive ids — on whichever instance publishes. Retention drops the oldest events.
+   * ids, consecutive within a call (the Redis store: within each slice of 1000 events) — on
+   * whichever instance publishes. Retention drops the oldest events.
    * Rejects when the store is over its memory cap or unreachable.
    */
   publish (channel: string, events: readonly ChannelEventInput[], retention: ChannelRetention): Promise<number[]>

@@ -220,8 +220,11 @@ export class SseStream {
    * Writes a pre-formatted frame (e.g. one {@link formatEvent} result written to many readers).
    * Never waits. When more than `maxBufferedBytes` are still buffered from earlier writes, the
    * reader is that far behind: instead of writing, the stream closes with `slow_consumer` and its
-   * response is destroyed, which frees the buffer. So a stream holds at most the budget plus
-   * one frame, and one event larger than the budget still reaches a reader that keeps up.
+   * response is destroyed, which frees the buffer. The reader sees its connection cut (no `close`
+   * event could reach it behind a full buffer) and resumes with `Last-Event-ID` like any dropped
+   * client; `slow_consumer` is the reason on this side (`onClose`, metrics, logs). So a stream
+   * holds at most the budget plus one frame, and one event larger than the budget still reaches
+   * a reader that keeps up.
    *
    * @param frame complete frame(s), ending with a blank line. The same string written to many
    *   readers in a row is encoded once; a `Uint8Array` is written as is.
@@ -230,9 +233,8 @@ export class SseStream {
   writeFrame (frame: string | Uint8Array): boolean {
     if (this.#closed) return false
     if (this.bufferedBytes > this.#opts.maxBufferedBytes) {
-      // A reader that does not read will not read the close frame either; it is attempted for
-      // one that is only slow, then the response is destroyed so its buffer is freed now.
-      this.#finish('slow_consumer', formatClose('slow_consumer'), true)
+      // Destroyed so its buffer is freed now: a close frame queued behind it would be dropped too.
+      this.#finish('slow_consumer', undefined, true)
       return false
     }
     this.#write(frame)

@@ -129,7 +129,7 @@ export interface UpstreamClientOptions {
   maxRetries?: number
   /** Most connections to the upstream origin: one per concurrent streamed answer. @default 10000 */
   connections?: number
-  /** eventsource-parser's max buffer for one event, in characters. @default 1048576 */
+  /** Largest upstream event (eventsource-parser's buffer, in characters), and largest non-streamed JSON answer (in bytes). @default 1048576 */
   maxEventSize?: number
 }
 

@@ -9,7 +9,7 @@ import { DONE } from '../events.js'
 export interface MemoryStoreOptions {
   /** How long an ended journal stays readable, in ms. @default 300000 */
   retainMs?: number
-  /** Most bytes one journal may hold. @default 8388608 (8 MiB) */
+  /** Most bytes one generation's journal may hold (a channel is bounded by its retention instead). @default 8388608 (8 MiB) */
   maxJournalBytes?: number
   /** Most bytes all journals together may hold; ended journals are evicted oldest first. @default 268435456 (256 MiB) */
   maxTotalBytes?: number

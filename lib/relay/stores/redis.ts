@@ -39,9 +39,11 @@ export interface RedisStoreOptions {
   /** Approximate cap on stream entries (batches) per journal, `XADD MAXLEN ~`. @default 100000 */
   maxStreamLength?: number
   /**
-   * Journal bytes queued for Redis while it is unreachable, all journals together. Past it the
-   * journal being appended stops being written to Redis (its local readers are unaffected) and
-   * later ends there as `error`: a reader elsewhere sees a cut answer, never a gap. @default 67108864 (64 MiB)
+   * Journal data queued for Redis while it is unreachable, all journals together, counted in
+   * characters of the entries' data (a fast measure: the bytes for ASCII, a third of them for
+   * CJK). Past it the journal being appended stops being written to Redis (its local readers
+   * are unaffected) and later ends there as `error`: a reader elsewhere sees a cut answer, never
+   * a gap. @default 67108864
    */
   maxPendingBytes?: number
   /** Safety-net expiry of a client's slot counter (an instance that died never gives its slots back). @default 900000 */
