@@ -97,3 +97,34 @@ t.test('retries before the first token recover from a 5xx', async (t) => {
   t.equal(textOf(res.events), 'ok')
   t.equal(stack.mock.requests.filter((r) => r.tag === 'flaky').length, 2, 'one failure, one retry')
 })
+
+t.test('numbers no JSON can carry (1e400, -1, 2.5) in the upstream\'s chunks: skipped or zeroed, every event stays one line of JSON', async (t) => {
+  const stack = await startStack(t)
+  const chunk = (body: object): string => `data: ${JSON.stringify(body).replace('"BIG"', '1e400').replace('"NEG"', '-1e400')}\n\n`
+  const raw = [
+    chunk({ choices: [{ index: 0, delta: { content: 'a' } }] }),
+    chunk({ choices: [{ index: 'BIG', delta: { content: 'lost' } }] }),
+    chunk({ choices: [{ index: 2.5, delta: { content: 'lost' } }] }),
+    chunk({ choices: [{ index: 0, delta: { tool_calls: [{ index: 'NEG', id: 'c1', function: { name: 'f', arguments: '{}' } }] } }] }),
+    chunk({ choices: [{ index: 0, delta: { content: 'b' }, finish_reason: 'stop' }] }),
+    chunk({ choices: [], usage: { prompt_tokens: -1, completion_tokens: 'BIG', total_tokens: 'BIG' } }),
+    'data: [DONE]\n\n'
+  ]
+  const res = await stack.stream({ raw })
+  t.equal(res.status, 200)
+  const data = res.events.filter((e) => e.data !== '[DONE]' && e.event !== 'close').map((e) => e.data)
+  for (const d of data) t.doesNotThrow(() => JSON.parse(d), `JSON: ${d}`)
+  t.equal(textOf(res.events), 'ab', 'the garbage choices are skipped')
+  t.notOk(payloads(res.events).some((p) => p.type === 'tool_call'), 'so is the tool call with no usable index')
+  t.match(payloads(res.events).find((p) => p.type === 'usage'), { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 })
+  t.equal(closeReason(res.events), 'done')
+
+  // The OpenAI format reads the journal back: it must end, not hang on a chunk it cannot parse.
+  const completions = await fetch(`${stack.relay.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ messages: [{ role: 'user', content: 'x' }], stream: true, stream_options: { include_usage: true }, mock: { raw } }),
+    signal: AbortSignal.timeout(5000)
+  })
+  t.ok((await completions.text()).endsWith('data: [DONE]\n\n'), 'the OpenAI-format stream ends with [DONE]')
+})

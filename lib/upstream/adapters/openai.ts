@@ -1,6 +1,6 @@
 import { badResponse, inBandError } from '../errors.js'
 import type { ChatRequestBody, UsageEvent } from '../types.js'
-import { asRecord, usageEvent } from './types.js'
+import { asRecord, usageEvent, wholeNumber } from './types.js'
 import type { Adapter, EventSink, RequestShape } from './types.js'
 
 /** Chat Completions request: the relay's body as is, plus streaming with usage. */
@@ -61,7 +61,9 @@ export class OpenAIAdapter implements Adapter {
       for (let i = 0; i < choices.length; i++) {
         const choice = choices[i] as Record<string, unknown> | null
         if (choice === null || typeof choice !== 'object') continue
-        const index = typeof choice.index === 'number' ? choice.index : i
+        // A choice without an index is the i-th; one with an index that is no count is garbage, skipped.
+        const index = choice.index === undefined ? i : wholeNumber(choice.index)
+        if (index === undefined) continue
         if (this.#finished[index] === undefined) {
           this.#finished[index] = false
           this.#open++
@@ -97,11 +99,12 @@ export class OpenAIAdapter implements Adapter {
       const id = typeof call.id === 'string' && call.id !== '' ? call.id : undefined
       // Mistral repeats `"name":""` on continuation fragments: empty means absent.
       const name = typeof fn?.name === 'string' && fn.name !== '' ? fn.name : undefined
-      if (args === '' && id === undefined && name === undefined) continue
+      const index = call.index === undefined ? j : wholeNumber(call.index)
+      if (index === undefined || (args === '' && id === undefined && name === undefined)) continue
       this.#sink.emit({
         type: 'tool_call',
         choice,
-        index: typeof call.index === 'number' ? call.index : j,
+        index,
         ...(id === undefined ? {} : { id }),
         ...(name === undefined ? {} : { name }),
         arguments: args

@@ -40,9 +40,18 @@ export interface RequestShape {
 
 /** Builds a usage event from counts that may be missing. */
 export function usageEvent (prompt: unknown, completion: unknown, total?: unknown): UsageEvent {
-  const p = typeof prompt === 'number' ? prompt : 0
-  const c = typeof completion === 'number' ? completion : 0
-  return { type: 'usage', prompt_tokens: p, completion_tokens: c, total_tokens: typeof total === 'number' ? total : p + c }
+  const p = wholeNumber(prompt) ?? 0
+  const c = wholeNumber(completion) ?? 0
+  return { type: 'usage', prompt_tokens: p, completion_tokens: c, total_tokens: wholeNumber(total) ?? p + c }
+}
+
+/**
+ * A count or an index from the upstream: a whole number from 0 that JSON can carry, else
+ * `undefined`. (`1e400` parses to Infinity, which the relay's hand-built event JSON would write
+ * as `Infinity`: not JSON.)
+ */
+export function wholeNumber (value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : undefined
 }
 
 /** `value` as a plain object, or `undefined`. */
