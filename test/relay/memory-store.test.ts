@@ -133,14 +133,16 @@ t.test('a subscriber ahead of the journal gets only entries after its id', async
   t.same(ahead.ids, [5, 6], 'the store delivers every entry with id > afterId, and only those')
 })
 
-t.test('a reader that throws is logged; the producer and the other readers go on', async (t) => {
+t.test('a reader that throws is logged, dropped and ended with error; the producer and the other readers go on', async (t) => {
   const logged: Array<{ level: string, msg: string }> = []
   const s = store(t, { log: (level, msg) => { logged.push({ level, msg }) } })
   filled(s, 'g', 1)
   const good = recorder()
+  let calls = 0
+  const badEnds: EndReason[] = []
   const bad: JournalListener = {
-    onEntries: () => { throw new Error('reader broke') },
-    onEnd: () => { throw new Error('reader broke at the end') }
+    onEntries: () => { calls++; throw new Error('reader broke') },
+    onEnd: (reason) => { badEnds.push(reason) }
   }
   s.subscribe('g', 1, bad)
   s.subscribe('g', 1, good.listener)
@@ -150,7 +152,9 @@ t.test('a reader that throws is logged; the producer and the other readers go on
   t.same(good.ids, [2, 3], 'the other reader got every entry')
   t.same(good.ends, ['done'], 'and the end')
   t.equal((await s.state('g'))?.ended, 'done', 'the journal ended')
-  t.same(logged.map((l) => l.level), ['error', 'error', 'error'], 'each failure logged as an error')
+  t.equal(calls, 1, 'the failed reader was dropped')
+  t.same(badEnds, ['error'], 'and ended with error, not left open')
+  t.same(logged.map((l) => l.level), ['error'], 'its failure logged as an error')
   const channel = s.publishSync('c', [{ data: '1' }], { maxEvents: 10, maxAgeMs: 60_000 })
   s.subscribe('c', 1, bad)
   t.same(s.publishSync('c', [{ data: '2' }], { maxEvents: 10, maxAgeMs: 60_000 }), [channel[0] as number + 1], 'a channel publish goes through too')

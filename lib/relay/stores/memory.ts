@@ -169,13 +169,20 @@ export class MemoryStore implements RelayStore {
     journal.expiry.unref()
   }
 
-  /** Hands entries to every reader; one that throws is logged and stops neither the others nor the producer. */
+  /**
+   * Hands entries to every reader. One that throws stops neither the others nor the producer: it
+   * is logged, dropped and ended with `error` (it missed entries: left open, its stream would hang).
+   */
   private deliver (listeners: Set<JournalListener>, entries: readonly JournalEntry[]): void {
     for (const listener of listeners) {
       try {
         listener.onEntries(entries)
       } catch (err) {
-        this.log('error', 'a journal reader failed', { err })
+        this.log('error', 'a journal reader failed: dropped', { err })
+        listeners.delete(listener)
+        try {
+          listener.onEnd('error')
+        } catch {}
       }
     }
   }
