@@ -27,7 +27,9 @@ export const chatBodySchema = {
     },
     model: { type: 'string', minLength: 1, maxLength: 256 },
     conversationId: conversationIdSchema,
-    stream: { type: 'boolean' }
+    stream: { type: 'boolean' },
+    // Choices per answer (OpenAI's own limit): each is a stream the upstream and the relay carry.
+    n: { type: 'integer', minimum: 1, maximum: 128 }
   }
 } as const
 
