@@ -147,8 +147,9 @@ export async function chatRoutes (app: FastifyInstance, options: ChatRouteOption
     if (reason === 'done') return completionObject(`chatcmpl-${streamId}`, model, answer, promptChars(request.body))
     const failure = await generation.firstEvent.then(() => undefined, (err: Error) => err)
     if (failure !== undefined) return sendError(reply, failure)
+    // An error after the first token: only its code is journaled; timeouts are 504 (CONTRACT.md).
     return sendError(reply, error !== undefined
-      ? new RelayError(error.code, 502, error.message)
+      ? new RelayError(error.code, error.code.endsWith('_timeout') ? 504 : 502, error.message)
       : new RelayError(reason, reason === 'timeout' ? 504 : 409, `the generation ended early: ${reason}`))
   }
 }

@@ -128,3 +128,21 @@ t.test('numbers no JSON can carry (1e400, -1, 2.5) in the upstream\'s chunks: sk
   })
   t.ok((await completions.text()).endsWith('data: [DONE]\n\n'), 'the OpenAI-format stream ends with [DONE]')
 })
+
+t.test('stream: false: a failure after the first token keeps its status (a stall is 504, a reset 502)', async (t) => {
+  const stack = await startStack(t, { ...env, UPSTREAM_IDLE_TIMEOUT_MS: '300' })
+  const cases: Array<[string, Record<string, unknown>, number, string]> = [
+    ['a stall mid-answer', { fault: 'stall', faultAfterTokens: 2 }, 504, 'upstream_idle_timeout'],
+    ['a reset mid-answer', { fault: 'reset', faultAfterTokens: 2 }, 502, 'upstream_reset']
+  ]
+  for (const [name, script, status, code] of cases) {
+    const res = await fetch(`${stack.relay.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ messages: [{ role: 'user', content: 'x' }], mock: { tokens: ['a', 'b', 'c', 'd'], tokenDelayMs: 5, firstTokenDelayMs: 0, ...script } }),
+      signal: AbortSignal.timeout(5000)
+    })
+    t.equal(res.status, status, `${name}: ${status}`)
+    t.match(await res.json(), { error: { code } }, `${name}: ${code}`)
+  }
+})
