@@ -8,6 +8,7 @@ import { readConfig } from './lib/config.js'
 import type { RelayConfig } from './lib/config.js'
 import { startMockUpstream } from './lib/mock/index.js'
 import { Channels } from './lib/relay/channels.js'
+import { RelayError } from './lib/relay/errors.js'
 import type { RelayHooks, UpstreamStreamer } from './lib/relay/generation.js'
 import { RelayMetrics } from './lib/relay/metrics.js'
 import { Relay } from './lib/relay/relay.js'
@@ -17,6 +18,7 @@ import { RedisStore } from './lib/relay/stores/redis.js'
 import { UpstreamClient } from './lib/upstream/index.js'
 import type { AuthorizeChannel } from './plugins/channel-routes.js'
 import relayPlugin from './plugins/relay.js'
+import { sendError } from './plugins/relay-http.js'
 import ssePlugin from './plugins/sse.js'
 import { LazyChildLogger } from './plugins/lazy-logger.js'
 import demoRoutes from './examples/demo-routes.js'
@@ -67,6 +69,18 @@ export async function buildApp (options: AppOptions = {}): Promise<FastifyInstan
     requestTimeout: 0,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    // Conversation and channel ids in paths may have 128 characters (Fastify's default stops at 100).
+    routerOptions: { maxParamLength: 256 },
+    // A URL the router cannot take (bad percent-encoding, a parameter too long) gets the contract's
+    // JSON error too, without echoing the path.
+    frameworkErrors: (error, _request, reply) => {
+      const [status, code, message] = error.code === 'FST_ERR_BAD_URL'
+        ? [400, 'invalid_url', 'the URL is malformed (bad percent-encoding)']
+        : error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+          ? [414, 'uri_too_long', 'a path segment is too long']
+          : [500, 'internal', 'internal error']
+      sendError(reply, new RelayError(code, status, message))
+    },
     // Each request's logger (its reqId) is made when it first logs at an enabled level.
     ...(options.logger === false ? {} : { childLoggerFactory: lazyRequestLogger })
   })

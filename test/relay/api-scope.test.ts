@@ -120,3 +120,24 @@ t.test('an application keeps its own not-found handler beside the relay\'s', asy
   const keyed = await call(`${base}/v1/elsewhere`, { headers: { authorization: 'Bearer key-a' } })
   t.same(errorOf(keyed.text), { code: 'not_found', message: 'no route GET /v1/elsewhere' })
 })
+
+t.test('ids of up to 128 characters work in paths; a URL the router cannot take gets the contract\'s JSON error', async (t) => {
+  const stack = await startStack(t)
+  const base = stack.relay.url
+  const long = 'c'.repeat(128)
+  await stack.create({ tokens: ['a'], firstTokenDelayMs: 0 }, { conversationId: long })
+  const conversation = await call(`${base}/v1/conversations/${long}/stream`)
+  t.ok(conversation.status === 200 || conversation.status === 204, `a 128-character conversation id is served (${conversation.status})`)
+  const channel = await fetch(`${base}/v1/channels/${long}/stream`, { signal: AbortSignal.timeout(5000) })
+  t.equal(channel.status, 200, 'a 128-character channel name too')
+  await channel.body?.cancel()
+
+  const badUrl = await call(`${base}/v1/chat/stream/%E0%A4%A`)
+  t.equal(badUrl.status, 400)
+  t.match(badUrl.type, /^application\/json/)
+  t.equal(errorOf(badUrl.text).code, 'invalid_url')
+  const tooLong = await call(`${base}/v1/chat/stream/${'x'.repeat(3000)}`)
+  t.equal(tooLong.status, 414)
+  t.equal(errorOf(tooLong.text).code, 'uri_too_long')
+  t.notMatch(tooLong.text, /xxxxxxxx/, 'the path is not echoed')
+})
