@@ -33,6 +33,23 @@ export const chatBodySchema = {
   }
 } as const
 
+/** How deep a request body may nest (a tool's JSON schema is a few tens of levels at most). */
+export const MAX_BODY_DEPTH = 100
+
+/** Whether a parsed JSON value nests deeper than `max` levels (iterative: any depth is safe to check). */
+export function nestsDeeperThan (value: unknown, max: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 1]]
+  for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
+    const [node, depth] = item
+    if (node === null || typeof node !== 'object') continue
+    if (depth > max) return true
+    for (const child of Array.isArray(node) ? node : Object.values(node)) {
+      if (child !== null && typeof child === 'object') stack.push([child, depth + 1])
+    }
+  }
+  return false
+}
+
 /** Stream ids are 22 base64url characters (128 bits); anything else cannot exist. */
 export const streamParamsSchema = {
   type: 'object',

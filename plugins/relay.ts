@@ -10,6 +10,7 @@ import { chatRoutes } from './chat-routes.js'
 import { bearerOf, clientErrorCode, keyId, sendError } from './relay-http.js'
 import type { StreamObserver } from './relay-http.js'
 import { PLUGIN_NAME, resolveRelayOptions } from './relay-options.js'
+import { MAX_BODY_DEPTH, nestsDeeperThan } from './relay-schema.js'
 
 /** Options of the relay plugin (checked at registration: boot fails with a TypeError naming a bad one). */
 export interface RelayPluginOptions {
@@ -71,6 +72,14 @@ async function relayPlugin (app: FastifyInstance, options: RelayPluginOptions): 
         return sendError(reply, new RelayError('unauthorized', 401, token === undefined ? 'missing bearer token' : 'invalid bearer token'))
       }
       request.relayOwner = id
+    })
+
+    // JSON nested thousands deep parses, but overflows the stack of whatever walks it next
+    // (serializing it upstream, validating it): refused as a bad body, before the schema.
+    api.addHook('preValidation', async (request) => {
+      if (nestsDeeperThan(request.body, MAX_BODY_DEPTH)) {
+        throw new RelayError('invalid_request', 400, `the body nests deeper than ${MAX_BODY_DEPTH} levels`)
+      }
     })
 
     api.setErrorHandler((err, request, reply) => {

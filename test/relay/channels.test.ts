@@ -87,6 +87,7 @@ t.test('publishing over HTTP needs a publish key; bad names and bodies get 400',
     ['jobs', '{"data":1,"event":"x\\ndata: forged"}', /event/],
     ['jobs', '{"data":1,"event":"x\\r"}', /event/],
     ['jobs', '{"data":1,"event":7}', /event/],
+    ['jobs', `{"data":${'['.repeat(200)}${']'.repeat(200)}}`, /nests deeper/],
     ['bad%20name', '{"data":1}', /channel/]
   ]
   for (const [channel, body, message] of bad) {

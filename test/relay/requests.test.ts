@@ -21,6 +21,7 @@ t.test('bad bodies get a 4xx JSON error naming what is wrong, never a stream', a
     ['a bad model', '{"messages":[{"role":"user","content":"x"}],"model":""}', 400, 'invalid_request', /model/],
     ['n over 128', '{"messages":[{"role":"user","content":"x"}],"n":1000000000}', 400, 'invalid_request', /\bn\b/],
     ['n below 1', '{"messages":[{"role":"user","content":"x"}],"n":0}', 400, 'invalid_request', /\bn\b/],
+    ['a body nested 150 deep', `{"messages":[{"role":"user","content":"x"}],"tools":${'{"a":'.repeat(150)}1${'}'.repeat(150)}}`, 400, 'invalid_request', /nests deeper than 100/],
     ['n not a whole number', '{"messages":[{"role":"user","content":"x"}],"n":1.5}', 400, 'invalid_request', /\bn\b/],
     ['broken JSON', '{"messages":', 400, 'invalid_json', /JSON/i],
     ['a body over MAX_BODY_BYTES', JSON.stringify({ messages: [{ role: 'user', content: 'x'.repeat(3000) }] }), 413, 'body_too_large', /large/i]
