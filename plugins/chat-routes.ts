@@ -154,13 +154,13 @@ export async function chatRoutes (app: FastifyInstance, options: ChatRouteOption
   }
 }
 
-/** Writes the journal as OpenAI chunks; OpenAI clients know no `close` event, so the response just ends. */
 /** How `/v1/chat/completions` streams: the model to name in chunks, and whether the client asked for the usage chunk. */
 interface OpenAIStreamOptions {
   model: string
   includeUsage: boolean
 }
 
+/** Writes the journal as OpenAI chunks; OpenAI clients know no `close` event, so the response just ends. */
 function openAIListener (sse: ReturnType<FastifyReply['sse']>, completionId: string, { model, includeUsage }: OpenAIStreamOptions): JournalListener {
   const chunks = new OpenAIChunkWriter(completionId, model, includeUsage)
   return {
