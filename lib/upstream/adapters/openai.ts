@@ -61,8 +61,8 @@ export class OpenAIAdapter implements Adapter {
       for (let i = 0; i < choices.length; i++) {
         const choice = choices[i] as Record<string, unknown> | null
         if (choice === null || typeof choice !== 'object') continue
-        // A choice without an index is the i-th; one with an index that is no count is garbage, skipped.
-        const index = choice.index === undefined ? i : wholeNumber(choice.index)
+        // A choice without a numeric index is the i-th; one whose number is no count is garbage, skipped.
+        const index = typeof choice.index === 'number' ? wholeNumber(choice.index) : i
         if (index === undefined) continue
         if (this.#finished[index] === undefined) {
           this.#finished[index] = false
@@ -99,7 +99,7 @@ export class OpenAIAdapter implements Adapter {
       const id = typeof call.id === 'string' && call.id !== '' ? call.id : undefined
       // Mistral repeats `"name":""` on continuation fragments: empty means absent.
       const name = typeof fn?.name === 'string' && fn.name !== '' ? fn.name : undefined
-      const index = call.index === undefined ? j : wholeNumber(call.index)
+      const index = typeof call.index === 'number' ? wholeNumber(call.index) : j
       if (index === undefined || (args === '' && id === undefined && name === undefined)) continue
       this.#sink.emit({
         type: 'tool_call',
