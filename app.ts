@@ -65,8 +65,10 @@ export async function buildApp (options: AppOptions = {}): Promise<FastifyInstan
     },
     bodyLimit: config.maxBodyBytes,
     trustProxy: config.trustProxy ?? false,
-    // Streams are long-lived; the relay ends them itself (heartbeats, limits), not a socket timer.
-    requestTimeout: 0,
+    // Receiving a whole request (headers and body) has a deadline, or a client that stalls its body
+    // holds a connection for ever. It ends once the request is in: a stream it answers is not cut.
+    requestTimeout: config.requestTimeoutMs,
+    http: nodeServerTimers(config.requestTimeoutMs),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     // Conversation and channel ids in paths may have 128 characters (Fastify's default stops at 100).
@@ -181,6 +183,19 @@ function publicDir (): string {
     dir = parent
   }
   return join(dir, 'public')
+}
+
+/**
+ * What Node's server needs for `requestTimeout` to act: it checks its deadlines every
+ * `connectionsCheckingInterval` (30 s by default: a short deadline would mean nothing), and it
+ * enforces none while `headersTimeout` (60 s by default) is longer than the request's.
+ */
+function nodeServerTimers (requestTimeoutMs: number): { connectionsCheckingInterval: number, headersTimeout?: number } {
+  if (requestTimeoutMs === 0) return { connectionsCheckingInterval: 30_000 }
+  return {
+    connectionsCheckingInterval: Math.max(100, Math.min(30_000, Math.floor(requestTimeoutMs / 4))),
+    headersTimeout: Math.min(60_000, requestTimeoutMs)
+  }
 }
 
 /**

@@ -28,6 +28,8 @@ export interface RelayConfig {
   trustProxy: string | boolean | undefined
   /** How long running generations may finish on SIGTERM before they are closed (`SHUTDOWN_GRACE_MS`). */
   shutdownGraceMs: number
+  /** Longest a client may take to send a whole request, headers and body (`REQUEST_TIMEOUT_MS`); 0 = no limit. */
+  requestTimeoutMs: number
   /** Pino level (`LOG_LEVEL`). */
   logLevel: string
 }
@@ -97,6 +99,7 @@ export function readConfig (env: Record<string, string | undefined> = process.en
     maxBodyBytes: int('MAX_BODY_BYTES', 1_048_576, 1),
     trustProxy: trust === undefined ? undefined : trust === 'true' ? true : trust,
     shutdownGraceMs: ms('SHUTDOWN_GRACE_MS', 10_000),
+    requestTimeoutMs: ms('REQUEST_TIMEOUT_MS', 60_000),
     logLevel: str('LOG_LEVEL') ?? 'info'
   }
 }

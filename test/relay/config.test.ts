@@ -21,7 +21,8 @@ const MS_SETTINGS: Array<[string, keyof RelayConfig, boolean]> = [
   ['HEARTBEAT_MS', 'heartbeatMs', true],
   ['DETACH_GRACE_MS', 'detachGraceMs', true],
   ['RETAIN_MS', 'retainMs', false],
-  ['SHUTDOWN_GRACE_MS', 'shutdownGraceMs', true]
+  ['SHUTDOWN_GRACE_MS', 'shutdownGraceMs', true],
+  ['REQUEST_TIMEOUT_MS', 'requestTimeoutMs', true]
 ]
 
 /** The ConfigError that `readConfig(env)` throws, or a failed assertion when it throws none. */
@@ -61,6 +62,7 @@ t.test('defaults are the ones CONTRACT.md and README.md state', async (t) => {
     maxBodyBytes: 1_048_576
   }, 'the contract\'s defaults')
   t.equal(config.shutdownGraceMs, 10_000, 'SHUTDOWN_GRACE_MS (README)')
+  t.equal(config.requestTimeoutMs, 60_000, 'REQUEST_TIMEOUT_MS (README)')
   t.equal(config.trustProxy, undefined, 'TRUST_PROXY (README)')
   t.equal(config.logLevel, 'info', 'LOG_LEVEL (README)')
   t.equal(MAX_TIMER_MS, NODE_TIMER_LIMIT, 'the shared limit is Node\'s timer limit')
