@@ -59,6 +59,24 @@ t.test('a journal produced on A is read on B: entries in order, framed as on A, 
   t.equal(await b.state('nope'), undefined)
 })
 
+t.test('a remote reader that throws is logged, dropped and ended with error; the other reader goes on', async (t) => {
+  const logged: string[] = []
+  const [a, b] = await pair(t, { log: (_level, msg) => { logged.push(msg) } })
+  await a.create('throws', META)
+  const good = collector()
+  let calls = 0
+  const badEnds: string[] = []
+  b.subscribe('throws', 0, { onEntries: () => { calls++; throw new Error('reader broke') }, onEnd: (reason) => { badEnds.push(reason) } })
+  b.subscribe('throws', 0, good)
+  for (let id = 1; id <= 3; id++) a.append('throws', [entry(id)])
+  a.end('throws', 'done')
+  t.equal(await good.ended, 'done')
+  t.same(ids(good.entries), [1, 2, 3], 'the other reader got everything')
+  t.equal(calls, 1, 'the failed reader was dropped')
+  t.same(badEnds, ['error'], 'and ended with error, not left open with a gap')
+  t.ok(logged.includes('a journal reader failed: dropped'), 'and logged')
+})
+
 t.test('local readers are served from memory synchronously, before append returns', async (t) => {
   const s = await store(t)
   await s.create('s', META)

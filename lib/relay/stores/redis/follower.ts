@@ -239,7 +239,7 @@ export class RemoteFollower {
         if (end !== undefined) reader.backlog.push(end)
         continue
       }
-      this.give(reader, entries)
+      this.give(follow, reader, entries)
       if (end !== undefined && !reader.done) this.finish(follow, reader, end)
     }
   }
@@ -276,7 +276,7 @@ export class RemoteFollower {
     }
     const { entries, end } = decodeItems(items, afterId)
     reader.caught = true
-    this.give(reader, entries)
+    this.give(follow, reader, entries)
     if (end !== undefined) {
       if (!reader.done) this.finish(follow, reader, end)
       return
@@ -286,12 +286,12 @@ export class RemoteFollower {
     for (const item of backlog) {
       if (reader.done) return
       if (typeof item === 'string') this.finish(follow, reader, item)
-      else this.give(reader, item)
+      else this.give(follow, reader, item)
     }
   }
 
   /** Delivers the entries the reader does not have yet. */
-  private give (reader: Reader, entries: readonly JournalEntry[]): void {
+  private give (follow: Follow, reader: Reader, entries: readonly JournalEntry[]): void {
     const first = entries[0]
     if (first === undefined || reader.done) return
     const fresh = first.id > reader.last ? entries : entries.filter((e) => e.id > reader.last)
@@ -301,7 +301,9 @@ export class RemoteFollower {
     try {
       reader.listener.onEntries(fresh)
     } catch (err) {
-      this.deps.log('error', 'a journal reader failed', { err })
+      // As in the memory store: it missed entries, so it is dropped and ended, not left open with a gap.
+      this.deps.log('error', 'a journal reader failed: dropped', { err })
+      this.finish(follow, reader, 'error')
     }
   }
 
