@@ -73,15 +73,9 @@ export async function buildApp (options: AppOptions = {}): Promise<FastifyInstan
     forceCloseConnections: 'idle',
     // Conversation and channel ids in paths may have 128 characters (Fastify's default stops at 100).
     routerOptions: { maxParamLength: 256 },
-    // A URL the router cannot take (bad percent-encoding, a parameter too long) gets the contract's
-    // JSON error too, without echoing the path.
+    // A URL the router cannot take gets the contract's JSON error too, without echoing the path.
     frameworkErrors: (error, _request, reply) => {
-      const [status, code, message] = error.code === 'FST_ERR_BAD_URL'
-        ? [400, 'invalid_url', 'the URL is malformed (bad percent-encoding)']
-        : error.code === 'FST_ERR_MAX_PARAM_LENGTH'
-          ? [414, 'uri_too_long', 'a path segment is too long']
-          : [500, 'internal', 'internal error']
-      sendError(reply, new RelayError(code, status, message))
+      sendError(reply, ROUTER_ERRORS[error.code] ?? new RelayError('internal', 500, 'internal error'))
     },
     // Each request's logger (its reqId) is made when it first logs at an enabled level.
     ...(options.logger === false ? {} : { childLoggerFactory: lazyRequestLogger })
@@ -183,6 +177,12 @@ function publicDir (): string {
     dir = parent
   }
   return join(dir, 'public')
+}
+
+/** The router's own refusals, as the contract's errors. */
+const ROUTER_ERRORS: Record<string, RelayError> = {
+  FST_ERR_BAD_URL: new RelayError('invalid_url', 400, 'the URL is malformed (bad percent-encoding)'),
+  FST_ERR_MAX_PARAM_LENGTH: new RelayError('uri_too_long', 414, 'a path segment is too long')
 }
 
 /**
