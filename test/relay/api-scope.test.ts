@@ -1,6 +1,7 @@
 import Fastify from 'fastify'
 import t from 'tap'
-import { MemoryStore, Relay, UpstreamClient, relayPlugin, ssePlugin, startMockUpstream } from '../../index.js'
+import { relayPlugin, ssePlugin } from '../../index.js'
+import { startRelayCore } from '../fixtures/relay-core.js'
 import { startStack } from '../fixtures/stack.js'
 
 // Every /v1/* request is the API's: unknown routes and wrong methods answer in the contract's JSON
@@ -97,17 +98,11 @@ t.test('routes outside /v1 are unchanged: no key, Fastify\'s own 404', async (t)
 })
 
 t.test('an application keeps its own not-found handler beside the relay\'s', async (t) => {
-  const mock = await startMockUpstream({ port: 0 })
-  t.teardown(() => mock.close())
-  const upstream = new UpstreamClient({ url: mock.url, apiKey: 'sk-test', model: 'test-model' })
-  const store = new MemoryStore()
-  const relay = new Relay({ upstream, store })
+  const { relay } = await startRelayCore(t)
   const app = Fastify()
   await app.register(ssePlugin)
   await app.register(relayPlugin, { relay, apiKeys: ['key-a'] })
   app.setNotFoundHandler((request, reply) => reply.code(404).send({ app: 'not here', url: request.url }))
-  app.addHook('preClose', async () => { await relay.shutdown(0) })
-  app.addHook('onClose', async () => { await upstream.close(); await store.close() })
   t.teardown(() => app.close())
   await app.listen({ host: '127.0.0.1', port: 0 })
   const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`

@@ -1,8 +1,8 @@
 import Fastify from 'fastify'
 import t from 'tap'
-import type { Test } from 'tap'
-import { MemoryStore, Relay, UpstreamClient, relayPlugin, ssePlugin, startMockUpstream } from '../../index.js'
+import { relayPlugin, ssePlugin } from '../../index.js'
 import type { RelayPluginOptions } from '../../index.js'
+import { startRelayCore } from '../fixtures/relay-core.js'
 import { collectSse } from '../fixtures/sse-client.js'
 import { closeReason, textOf } from '../fixtures/stack.js'
 
@@ -10,24 +10,8 @@ import { closeReason, textOf } from '../fixtures/stack.js'
 // the option. A bad one used to boot fine and then fail every request with a 500 (a stream only
 // once its generation had already started upstream).
 
-type MockUpstream = Awaited<ReturnType<typeof startMockUpstream>>
-
-async function parts (t: Test): Promise<{ mock: MockUpstream, relay: Relay }> {
-  const mock = await startMockUpstream({ port: 0 })
-  const upstream = new UpstreamClient({ url: mock.url, apiKey: 'sk-test', model: 'test-model' })
-  const store = new MemoryStore()
-  const relay = new Relay({ upstream, store })
-  t.teardown(async () => {
-    await relay.shutdown(0)
-    await upstream.close()
-    await store.close()
-    await mock.close()
-  })
-  return { mock, relay }
-}
-
 t.test('bad options fail the boot with a TypeError naming the option', async (t) => {
-  const { mock, relay } = await parts(t)
+  const { mock, relay } = await startRelayCore(t)
   const cases: Array<[string, Record<string, unknown>, RegExp]> = [
     ['heartbeatMs: -5', { relay, heartbeatMs: -5 }, /^fastify-llm-relay: heartbeatMs must be a non-negative integer .*\(got -5\)$/],
     ['heartbeatMs: "1000"', { relay, heartbeatMs: '1000' }, /^fastify-llm-relay: heartbeatMs must be/],
@@ -77,7 +61,7 @@ t.test('bad options fail the boot with a TypeError naming the option', async (t)
 })
 
 t.test('valid options are the ones the streams use', async (t) => {
-  const { mock, relay } = await parts(t)
+  const { mock, relay } = await startRelayCore(t)
   const app = Fastify()
   await app.register(ssePlugin)
   await app.register(relayPlugin, { relay, heartbeatMs: 40, retryMs: 1234, maxBufferedBytes: 1 << 16, defaultModel: 'm-1' })

@@ -5,28 +5,9 @@
  * A real mock upstream and UpstreamClient; stores are the memory store, slowed or failing where said.
  */
 import t from 'tap'
-import type { Test } from 'tap'
-import { startMockUpstream } from '../../lib/mock/index.js'
-import type { RelayHooks } from '../../lib/relay/generation.js'
-import { Relay } from '../../lib/relay/relay.js'
 import { MemoryStore } from '../../lib/relay/stores/memory.js'
-import { UpstreamClient } from '../../lib/upstream/client.js'
+import { startRelayCore } from '../fixtures/relay-core.js'
 import { waitUntil } from '../fixtures/wait.js'
-
-type Mock = Awaited<ReturnType<typeof startMockUpstream>>
-
-async function parts (t: Test, store: MemoryStore, options: { hooks?: RelayHooks, maxDurationMs?: number } = {}): Promise<{ relay: Relay, mock: Mock }> {
-  const mock = await startMockUpstream()
-  const upstream = new UpstreamClient({ url: mock.url, apiKey: 'sk-test', model: 'm' })
-  const relay = new Relay({ upstream, store, detachGraceMs: 60_000, ...options })
-  t.teardown(async () => {
-    await relay.shutdown(0)
-    await upstream.close()
-    await store.close()
-    await mock.close()
-  })
-  return { relay, mock }
-}
 
 const slow = (tag: string): Record<string, unknown> =>
   ({ messages: [{ role: 'user', content: 'Hi' }], mock: { tokens: Array.from({ length: 100 }, (_, i) => `t${i} `), tokenDelayMs: 30, firstTokenDelayMs: 0, tag } })
@@ -47,7 +28,7 @@ t.test('a start refused after its generation was made (the conversation swap fai
     override async swapActive (): Promise<string | undefined> { throw new Error('store away') }
   }
   const store = new SwapFails()
-  const { relay, mock } = await parts(t, store)
+  const { relay, mock } = await startRelayCore(t, store, { detachGraceMs: 60_000 })
   const err = await outcome(relay.start({ owner: null, client: 'c', conversationId: 'conv', body: slow('swap') }), 3000)
   t.match(err, { code: 'store_unavailable', status: 503 })
   await waitUntil(() => relay.local.size === 0, 3000, 'the generation to end')
@@ -63,7 +44,7 @@ t.test('a shutdown that begins while a start waits on the store refuses that sta
     }
   }
   const store = new SlowSlots()
-  const { relay, mock } = await parts(t, store)
+  const { relay, mock } = await startRelayCore(t, store, { detachGraceMs: 60_000 })
   const starting = outcome(relay.start({ owner: null, client: 'c', body: slow('late-start') }), 3000)
   await new Promise((resolve) => setTimeout(resolve, 20))
   await relay.shutdown(1000)
@@ -75,7 +56,7 @@ t.test('a shutdown that begins while a start waits on the store refuses that sta
 
 t.test('an onStart hook that never settles holds neither the time limit nor a shutdown', async (t) => {
   const store = new MemoryStore()
-  const { relay, mock } = await parts(t, store, { hooks: { onStart: async () => { await new Promise(() => {}) } }, maxDurationMs: 200 })
+  const { relay, mock } = await startRelayCore(t, store, { detachGraceMs: 60_000, hooks: { onStart: async () => { await new Promise(() => {}) } }, maxDurationMs: 200 })
   const generation = await relay.start({ owner: null, client: 'c', body: slow('hung-hook') })
   t.equal(await outcome(generation.ended, 2000), 'resolved', 'the time limit ends it')
   t.equal(await generation.ended, 'timeout')
