@@ -7,25 +7,21 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import { readConfig } from './lib/config.js'
 import type { RelayConfig } from './lib/config.js'
 import { startMockUpstream } from './lib/mock/index.js'
-import { Channels } from './lib/relay/channels.js'
 import { RelayError } from './lib/relay/errors.js'
 import type { RelayHooks, UpstreamStreamer } from './lib/relay/generation.js'
-import { RelayMetrics } from './lib/relay/metrics.js'
-import { Relay } from './lib/relay/relay.js'
-import type { RelayStore, StoreLog } from './lib/relay/store.js'
-import { MemoryStore } from './lib/relay/stores/memory.js'
-import { RedisStore } from './lib/relay/stores/redis.js'
-import { UpstreamClient } from './lib/upstream/index.js'
+import type { RelayStore } from './lib/relay/store.js'
+import type { UpstreamClientOptions } from './lib/upstream/index.js'
 import type { AuthorizeChannel } from './plugins/channel-routes.js'
-import relayPlugin from './plugins/relay.js'
+import type { Identify } from './plugins/identify.js'
+import llmRelay from './plugins/llm-relay.js'
+import type { PrepareRequest } from './plugins/options.js'
 import { sendError } from './plugins/relay-http.js'
-import ssePlugin from './plugins/sse.js'
 import { LazyChildLogger } from './plugins/lazy-logger.js'
 import demoRoutes from './examples/demo-routes.js'
 
 /** Options of {@link buildApp}; everything not given comes from the environment. */
 export interface AppOptions {
-  /** Environment to read (CONTRACT.md names). @default process.env */
+  /** Environment to read (README "Configuration"). @default process.env */
   env?: Record<string, string | undefined>
   /** Pino logger options, or false. @default { level: LOG_LEVEL } */
   logger?: boolean | Record<string, unknown>
@@ -35,25 +31,26 @@ export interface AppOptions {
   upstream?: UpstreamStreamer
   /** Replace the store. */
   store?: RelayStore
+  /** Who owns a request's streams (instead of `RELAY_API_KEYS`). */
+  identify?: Identify
+  /** Rewrites or refuses the upstream body of the built-in start routes. */
+  prepareRequest?: PrepareRequest
   /** Who may read which channel; denied readers get 404. @default everyone who passed RELAY_API_KEYS */
   authorizeChannel?: AuthorizeChannel
 }
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** The relay core of this service: generations, store, drain. */
-    relay: Relay
     /** The configuration the service runs with. */
     relayConfig: RelayConfig
-    /** Publish application events to channels: `await app.channels.publish('order:42', { data: { progress: 50 } })`. */
-    channels: Channels
   }
 }
 
 /**
- * Composes the service from its configuration: the upstream (or the embedded mock), the store,
- * the SSE and relay plugins, the chat page, health and readiness. Boot fails with a message
- * naming the variable when the configuration is wrong.
+ * The service (what `npm start` runs): the `fastify-llm-relay` plugin configured from the
+ * environment, with the embedded mock upstream when no `UPSTREAM_URL` is set, the chat page, the
+ * demos, health, readiness and metrics. Boot fails with a message naming the variable when the
+ * configuration is wrong.
  */
 export async function buildApp (options: AppOptions = {}): Promise<FastifyInstance> {
   const config = readConfig(options.env ?? process.env)
@@ -69,11 +66,14 @@ export async function buildApp (options: AppOptions = {}): Promise<FastifyInstan
     // holds a connection for ever. It ends once the request is in: a stream it answers is not cut.
     requestTimeout: config.requestTimeoutMs,
     http: nodeServerTimers(config.requestTimeoutMs),
-    return503OnClosing: true,
+    // While closing, the plugin drains (running answers finish within SHUTDOWN_GRACE_MS): requests
+    // meanwhile are still answered by the routes — /readyz says draining, a new generation gets
+    // the relay's 503 shutting_down, a reader resumes — not by Fastify's bare 503.
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
     // Conversation and channel ids in paths may have 128 characters (Fastify's default stops at 100).
     routerOptions: { maxParamLength: 256 },
-    // A URL the router cannot take gets the contract's JSON error too, without echoing the path.
+    // A URL the router cannot take gets the relay's JSON error too, without echoing the path.
     frameworkErrors: (error, _request, reply) => {
       sendError(reply, ROUTER_ERRORS[error.code] ?? new RelayError('internal', 500, 'internal error'))
     },
@@ -81,18 +81,18 @@ export async function buildApp (options: AppOptions = {}): Promise<FastifyInstan
     ...(options.logger === false ? {} : { childLoggerFactory: lazyRequestLogger })
   })
 
-  let upstreamUrl = config.upstreamUrl
-  if (options.upstream === undefined && upstreamUrl === undefined) {
-    // No UPSTREAM_URL: the embedded mock, so `npm start` needs no key and no network.
-    const mock = await startMockUpstream({ log: (line: string) => app.log.info(line) })
-    upstreamUrl = mock.url
-    app.addHook('onClose', async () => { await mock.close() })
-    app.log.info({ upstream: mock.url }, 'using the embedded mock upstream (set UPSTREAM_URL for a real one)')
-  }
-  let upstream = options.upstream
+  let upstream: UpstreamStreamer | UpstreamClientOptions | undefined = options.upstream
   if (upstream === undefined) {
-    const client = new UpstreamClient({
-      url: upstreamUrl as string,
+    let url = config.upstreamUrl
+    if (url === undefined) {
+      // No UPSTREAM_URL: the embedded mock, so `npm start` needs no key and no network.
+      const mock = await startMockUpstream({ log: (line: string) => app.log.info(line) })
+      url = mock.url
+      app.addHook('onClose', async () => { await mock.close() })
+      app.log.info({ upstream: mock.url }, 'using the embedded mock upstream (set UPSTREAM_URL for a real one)')
+    }
+    upstream = {
+      url,
       apiKey: config.upstreamApiKey,
       model: config.upstreamModel,
       format: config.upstreamFormat,
@@ -100,68 +100,46 @@ export async function buildApp (options: AppOptions = {}): Promise<FastifyInstan
       firstTokenTimeoutMs: config.upstreamFirstTokenTimeoutMs,
       idleTimeoutMs: config.upstreamIdleTimeoutMs,
       maxRetries: config.upstreamMaxRetries
-    })
-    upstream = client
-    app.addHook('onClose', async () => { await client.close() })
+    }
   }
 
-  /** The store's and the relay's reports (a failing hook or reader, Redis away), as the app's log lines. */
-  const log: StoreLog = (level, msg, fields) => app.log[level](fields ?? {}, msg)
-  // REDIS_URL: journals, conversations, limits and cancel shared by every instance (lib/relay/stores/redis.ts).
-  const store = options.store ?? (config.redisUrl !== undefined
-    ? new RedisStore({
-      url: config.redisUrl,
-      retainMs: config.retainMs,
-      // Slots of an instance that died are freed once no generation could still hold them.
-      slotTtlMs: config.streamMaxDurationMs > 0 ? config.streamMaxDurationMs + config.detachGraceMs + 60_000 : undefined,
-      log
-    })
-    : new MemoryStore({ retainMs: config.retainMs, log }))
-  const metrics: RelayMetrics = new RelayMetrics({
-    activeGenerations: () => relay.local.size,
-    journalBytes: () => (store as Partial<MemoryStore>).bytes,
-    journals: () => (store as Partial<MemoryStore>).size
-  })
-  const relay: Relay = new Relay({
-    observer: metrics,
+  app.decorate('relayConfig', config)
+  // The whole relay in one call: the service is one use of the plugin.
+  await app.register(llmRelay, {
     upstream,
-    store,
+    ...(options.store !== undefined ? { store: options.store } : { redis: config.redisUrl }),
     hooks: options.hooks,
-    maxDurationMs: config.streamMaxDurationMs,
-    detachGraceMs: config.detachGraceMs,
     maxStreamsPerClient: config.maxStreamsPerClient,
     maxStreams: config.maxStreams,
-    log
-  })
-  const channels = new Channels({ store, retention: { maxAgeMs: config.retainMs } })
-  app.decorate('relay', relay)
-  app.decorate('channels', channels)
-  app.decorate('relayConfig', config)
-  // Stop producing first (readers get `shutdown` and may resume elsewhere), then the store.
-  app.addHook('preClose', async () => { await relay.shutdown(0) })
-  app.addHook('onClose', async () => { await store.close() })
-
-  await app.register(ssePlugin, { heartbeatMs: config.heartbeatMs })
-  await app.register(relayPlugin, {
-    relay,
-    channels,
+    maxDurationMs: config.streamMaxDurationMs,
+    detachGraceMs: config.detachGraceMs,
+    retainMs: config.retainMs,
+    commitAfterMs: config.commitAfterMs,
+    shutdownGraceMs: config.shutdownGraceMs,
+    identify: options.identify,
     apiKeys: config.relayApiKeys,
     publishKeys: config.relayPublishKeys,
-    observer: metrics,
     authorizeChannel: options.authorizeChannel,
+    prepareRequest: options.prepareRequest,
+    models: config.upstreamModels,
+    maxOutputTokens: config.maxOutputTokens,
+    systemPrompt: config.systemPrompt,
+    maxChoices: config.maxChoices,
     defaultModel: config.upstreamModel,
     heartbeatMs: config.heartbeatMs
   })
-  await app.register(demoRoutes, { channels })
+  await app.register(demoRoutes, { channels: app.channels })
 
   app.get('/healthz', async () => ({ status: 'ok' }))
   app.get('/readyz', async (request, reply) => {
-    const ready = !relay.draining && store.ready
-    return reply.code(ready ? 200 : 503).send({ ready, draining: relay.draining, store: store.ready ? 'ok' : 'unavailable' })
+    const { relay } = app
+    const ready = !relay.draining && relay.store.ready
+    return reply.code(ready ? 200 : 503).send({ ready, draining: relay.draining, store: relay.store.ready ? 'ok' : 'unavailable' })
   })
 
   app.get('/metrics', async (request, reply) => {
-    return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics())
+    const { registry } = app.relayMetrics
+    return reply.type(registry.contentType).send(await registry.metrics())
   })
 
   await app.register(fastifyStatic, { root: publicDir(), index: ['index.html'], wildcard: false })

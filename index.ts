@@ -1,48 +1,42 @@
 /**
- * fastify-llm-relay as a library. Two ways in:
+ * fastify-llm-relay: relays streaming LLM answers to typewriter chat clients over SSE — resumable,
+ * stoppable, multi-instance. The plugin in one call:
  *
- * - the whole service, configured from the environment (CONTRACT.md names):
- *   `const app = await buildApp(); await app.listen({ port: 3000 })`;
- * - the parts, in an application of your own: register {@link ssePlugin} for `reply.sse()`, and
- *   {@link relayPlugin} with a {@link Relay} (an {@link UpstreamClient} plus a store) for the
- *   `/v1/*` routes; {@link Channels} for application events.
+ * ```ts
+ * import llmRelay from 'fastify-llm-relay'
+ * await app.register(llmRelay, { upstream: { url: 'https://api.openai.com/v1', apiKey } })
+ * app.post('/api/chat', async (request, reply) => reply.relay(await buildPrompt(request), { conversationId, owner }))
+ * ```
+ *
+ * Other entry points load only what they name: `fastify-llm-relay/sse` (`reply.sse()` alone),
+ * `/redis` (the Redis store), `/mock` (the mock upstream), `/service` (the ready-to-run service).
  *
  * @packageDocumentation
  */
-export { buildApp } from './app.js'
-export type { AppOptions } from './app.js'
-export { readConfig, ConfigError } from './lib/config.js'
-export type { RelayConfig } from './lib/config.js'
-
-// reply.sse()
-export { default as ssePlugin, FST_LLM_RELAY_SSE_CONFLICT } from './plugins/sse.js'
-export type { ReplySse, SsePluginOptions, SseSource } from './plugins/sse.js'
-export { SseStream, SseStreamClosedError, formatEvent } from './lib/sse/index.js'
-export type { CloseReason, SseEvent, SseOptions } from './lib/sse/index.js'
-
-// The relay
-export { default as relayPlugin } from './plugins/relay.js'
-export type { RelayPluginOptions } from './plugins/relay.js'
+export { llmRelay, llmRelay as default } from './plugins/llm-relay.js'
+export type { LlmRelayOptions, PrepareRequest, RouteOptions } from './plugins/options.js'
+export type { RelayReplyOptions } from './plugins/responder.js'
+export { bearerKeys } from './plugins/identify.js'
+export type { Identify } from './plugins/identify.js'
 export type { AuthorizeChannel } from './plugins/channel-routes.js'
+export type { StreamObserver } from './plugins/relay-http.js'
+
+// The core, for applications that compose it themselves or read its types
 export { Relay } from './lib/relay/relay.js'
 export type { RelayCoreOptions, StartRequest } from './lib/relay/relay.js'
-export type { GenerationResult, RelayHooks, UpstreamStreamer } from './lib/relay/generation.js'
+export type { Generation, GenerationInfo, GenerationResult, RelayHooks, UpstreamStreamer } from './lib/relay/generation.js'
 export { RelayError, GenerationStopped, StoreFullError } from './lib/relay/errors.js'
-export type { StopReason } from './lib/relay/errors.js'
-export type { EndReason, JournalEntry } from './lib/relay/journal.js'
+export type { RelayErrorCode, StopReason } from './lib/relay/errors.js'
+export type { RequestPolicy } from './lib/relay/request-policy.js'
+export type { EndReason, JournalEntry, JournalListener, JournalMeta, Unsubscribe } from './lib/relay/journal.js'
+export type { AssembledChoice, AssembledToolCall, Usage } from './lib/relay/answer.js'
 export { Channels } from './lib/relay/channels.js'
 export type { ChannelEvent, ChannelsOptions } from './lib/relay/channels.js'
 export { RelayMetrics } from './lib/relay/metrics.js'
-
-// Stores
-export type { RelayStore, ChannelRetention } from './lib/relay/store.js'
+export type { RelayStore, ChannelRetention, StoreLog } from './lib/relay/store.js'
 export { MemoryStore } from './lib/relay/stores/memory.js'
 export type { MemoryStoreOptions } from './lib/relay/stores/memory.js'
-export { RedisStore, StoreUnavailable } from './lib/relay/stores/redis.js'
-export type { RedisStoreOptions } from './lib/relay/stores/redis.js'
 
-// The upstream and its stand-in
+// The upstream
 export { UpstreamClient, UpstreamError } from './lib/upstream/index.js'
-export type { ChatRequestBody, UpstreamClientOptions, UpstreamErrorCode, UpstreamEvent, UpstreamFormat } from './lib/upstream/index.js'
-export { startMockUpstream } from './lib/mock/index.js'
-export type { MockUpstream, MockUpstreamOptions, MockScript } from './lib/mock/index.js'
+export type { ChatRequestBody, UpstreamClientOptions, UpstreamErrorCode, UpstreamEvent, UpstreamFormat, UpstreamModel } from './lib/upstream/index.js'

@@ -4,7 +4,8 @@ import { ConfigError, readConfig } from './lib/config.js'
 /**
  * The service entry: `npm start`. Listens on HOST:PORT and shuts down gracefully on
  * SIGTERM/SIGINT: readiness turns false, new generations get 503, running ones may finish for
- * SHUTDOWN_GRACE_MS, the rest close with reason `shutdown`, then the process exits.
+ * SHUTDOWN_GRACE_MS, the rest close with reason `shutdown` (all of it in `app.close()`: the
+ * plugin drains before the streams close), then the process exits.
  */
 async function main (): Promise<void> {
   let config
@@ -25,12 +26,10 @@ async function main (): Promise<void> {
     if (stopping) return
     stopping = true
     app.log.info({ signal }, 'shutting down')
-    app.relay.shutdown(config.shutdownGraceMs)
-      .then(async () => { await app.close() })
-      .then(() => process.exit(0), (err: unknown) => {
-        app.log.error({ err }, 'shutdown failed')
-        process.exit(1)
-      })
+    app.close().then(() => process.exit(0), (err: unknown) => {
+      app.log.error({ err }, 'shutdown failed')
+      process.exit(1)
+    })
   }
   process.once('SIGTERM', () => stop('SIGTERM'))
   process.once('SIGINT', () => stop('SIGINT'))

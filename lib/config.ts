@@ -1,7 +1,7 @@
 import { MAX_TIMER_MS } from './sse/options.js'
 import type { UpstreamFormat } from './upstream/types.js'
 
-/** The service's configuration, from the environment (CONTRACT.md "Configuration"). */
+/** The service's configuration, from the environment (README "Configuration"). */
 export interface RelayConfig {
   port: number
   host: string
@@ -32,6 +32,16 @@ export interface RelayConfig {
   requestTimeoutMs: number
   /** Pino level (`LOG_LEVEL`). */
   logLevel: string
+  /** Models a request may name (`UPSTREAM_MODELS`); `undefined`: any. */
+  upstreamModels: string[] | undefined
+  /** Cap on a request's output tokens (`MAX_OUTPUT_TOKENS`); `undefined`: none. */
+  maxOutputTokens: number | undefined
+  /** A system message put first in every request of the built-in routes (`SYSTEM_PROMPT`). */
+  systemPrompt: string | undefined
+  /** Most choices (`n`) per request (`MAX_CHOICES`). */
+  maxChoices: number
+  /** With no token after this long, a stream commits (`COMMIT_AFTER_MS`); 0 = never. */
+  commitAfterMs: number
 }
 
 /** A configuration variable has a value the relay cannot use. The message names the variable. */
@@ -75,13 +85,20 @@ export function readConfig (env: Record<string, string | undefined> = process.en
     throw new ConfigError(`REDIS_URL must be a redis:// or rediss:// URL, got ${JSON.stringify(redisUrl)}`)
   }
   const trust = str('TRUST_PROXY')
+  const models = list('UPSTREAM_MODELS')
+  const model = str('UPSTREAM_MODEL')
+  if (models.length > 0 && model !== undefined && !models.includes(model)) {
+    throw new ConfigError(`UPSTREAM_MODEL (${JSON.stringify(model)}) must be one of UPSTREAM_MODELS (${models.join(', ')})`)
+  }
+  const maxOutputTokens = str('MAX_OUTPUT_TOKENS') === undefined ? undefined : int('MAX_OUTPUT_TOKENS', 0, 1)
 
   return {
     port: int('PORT', 3000, 0, 65535),
     host: str('HOST') ?? '127.0.0.1',
     upstreamUrl: upstreamUrl?.replace(/\/+$/, ''),
     upstreamApiKey: str('UPSTREAM_API_KEY'),
-    upstreamModel: str('UPSTREAM_MODEL') ?? 'gpt-4o-mini',
+    // With a list of allowed models, a request naming none gets the first.
+    upstreamModel: model ?? models[0] ?? 'gpt-4o-mini',
     upstreamFormat: format as UpstreamFormat,
     upstreamConnectTimeoutMs: ms('UPSTREAM_CONNECT_TIMEOUT_MS', 10_000, 1),
     upstreamFirstTokenTimeoutMs: ms('UPSTREAM_FIRST_TOKEN_TIMEOUT_MS', 60_000, 1),
@@ -100,6 +117,12 @@ export function readConfig (env: Record<string, string | undefined> = process.en
     trustProxy: trust === undefined ? undefined : trust === 'true' ? true : trust,
     shutdownGraceMs: ms('SHUTDOWN_GRACE_MS', 10_000),
     requestTimeoutMs: ms('REQUEST_TIMEOUT_MS', 60_000),
-    logLevel: str('LOG_LEVEL') ?? 'info'
+    logLevel: str('LOG_LEVEL') ?? 'info',
+    upstreamModels: models.length > 0 ? models : undefined,
+    maxOutputTokens,
+    // Not trimmed: a prompt is text, and its surrounding whitespace is the operator's.
+    systemPrompt: env.SYSTEM_PROMPT === undefined || env.SYSTEM_PROMPT.trim() === '' ? undefined : env.SYSTEM_PROMPT,
+    maxChoices: int('MAX_CHOICES', 1, 1, 128),
+    commitAfterMs: ms('COMMIT_AFTER_MS', 10_000)
   }
 }

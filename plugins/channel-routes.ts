@@ -5,7 +5,8 @@ import { RelayError } from '../lib/relay/errors.js'
 import type { EndReason, JournalEntry, JournalListener, Unsubscribe } from '../lib/relay/journal.js'
 import type { SseStream } from '../lib/sse/stream.js'
 import type { SseOptions } from '../lib/sse/types.js'
-import { bearerOf, keyId, sendError, sseListener, tagLogs, unsubscribeOnClose } from './relay-http.js'
+import { bearerOf, keyId } from './identify.js'
+import { sendError, sseListener, tagLogs, unsubscribeOnClose } from './relay-http.js'
 import type { StreamSettings } from './relay-http.js'
 import { lastEventIdOf } from './relay-schema.js'
 
@@ -31,12 +32,12 @@ const channelParams = {
   properties: { channel: { type: 'string', pattern: '^[A-Za-z0-9_.:-]{1,128}$' } }
 } as const
 
-/** `GET /v1/channels/:channel/stream` and `POST /v1/channels/:channel/events` (CONTRACT.md). */
+/** `GET /v1/channels/:channel/stream` and `POST /v1/channels/:channel/events` (README "Channels"), relative to the routes' prefix. */
 export async function channelRoutes (app: FastifyInstance, options: ChannelRouteOptions): Promise<void> {
   const { channels, authorize } = options
   const publishKeys = new Set(options.publishKeys.map(keyId))
 
-  app.get<{ Params: { channel: string } }>('/v1/channels/:channel/stream', { schema: { params: channelParams } }, async (request, reply) => {
+  app.get<{ Params: { channel: string } }>('/channels/:channel/stream', { schema: { params: channelParams } }, async (request, reply) => {
     const { channel } = request.params
     const afterId = lastEventIdOf(request)
     if (authorize !== undefined && !await authorize(request, channel)) {
@@ -48,7 +49,7 @@ export async function channelRoutes (app: FastifyInstance, options: ChannelRoute
     return reply
   })
 
-  app.post<{ Params: { channel: string }, Body: unknown }>('/v1/channels/:channel/events', {
+  app.post<{ Params: { channel: string }, Body: unknown }>('/channels/:channel/events', {
     schema: { params: channelParams },
     // Publishers are services with publish keys, not chat clients with API keys.
     config: { publish: true },

@@ -1,6 +1,5 @@
-import { createHash } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { RelayError } from '../lib/relay/errors.js'
+import { RelayError } from '../lib/relay/errors.js'
 import type { EndReason, JournalEntry, JournalListener, Unsubscribe } from '../lib/relay/journal.js'
 import type { SseOptions } from '../lib/sse/types.js'
 import type { SseStream } from '../lib/sse/stream.js'
@@ -36,27 +35,15 @@ export function sendError (reply: FastifyReply, err: Error): FastifyReply {
   return reply.code(status).type('application/json; charset=utf-8').send({ error: { code, message: err.message } })
 }
 
-/** Stable codes for Fastify's own 4xx (body parsing). */
-export function clientErrorCode (code: string | undefined, status: number): string {
+/** Fastify's own 4xx (body parsing) as relay errors, with stable codes and a message that says what to send. */
+export function clientError (code: string | undefined, status: number, message: string, contentType: string | undefined): RelayError {
   switch (code) {
-    case 'FST_ERR_CTP_BODY_TOO_LARGE': return 'body_too_large'
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE': return 'unsupported_media_type'
-    case 'FST_ERR_CTP_INVALID_JSON_BODY': return 'invalid_json'
-    default: return status === 404 ? 'not_found' : 'invalid_request'
+    case 'FST_ERR_CTP_BODY_TOO_LARGE': return new RelayError('body_too_large', status, message)
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new RelayError('unsupported_media_type', status, `the body must be application/json (got ${contentType === undefined ? 'no content-type' : JSON.stringify(contentType.split(';', 1)[0]?.trim())})`)
+    case 'FST_ERR_CTP_INVALID_JSON_BODY': return new RelayError('invalid_json', status, message)
+    default: return new RelayError(status === 404 ? 'not_found' : 'invalid_request', status, message)
   }
-}
-
-/** Keys are compared by digest: the key itself is never kept where a log could reach it. */
-export function keyId (key: string): string {
-  return `key:${createHash('sha256').update(key).digest('base64url').slice(0, 22)}`
-}
-
-/** The bearer token of a request, if any. The scheme is case-insensitive (RFC 9110 §11.1): `Bearer`, `bearer`, `BEARER`. */
-export function bearerOf (request: FastifyRequest): string | undefined {
-  const header = request.headers.authorization
-  if (header === undefined || !/^bearer /i.test(header)) return undefined
-  const token = header.slice(7).trim()
-  return token === '' ? undefined : token
 }
 
 /**

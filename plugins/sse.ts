@@ -6,6 +6,7 @@
 import type { ServerResponse } from 'node:http'
 import type { Http2ServerResponse } from 'node:http2'
 import createError from '@fastify/error'
+import type { FastifyErrorConstructor } from '@fastify/error'
 import fp from 'fastify-plugin'
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply } from 'fastify'
 import { SseStream, resolveSseOptions } from '../lib/sse/index.js'
@@ -58,10 +59,30 @@ declare module 'fastify' {
 }
 
 /** Raised at boot when another plugin owns `reply.sse`. */
-export const FST_LLM_RELAY_SSE_CONFLICT = createError(
+// Typed by name: the inferred type (`createError.FastifyErrorConstructor`) would name a namespace
+// that declaration files cannot reach under every module resolution of a consumer.
+export const FST_LLM_RELAY_SSE_CONFLICT: FastifyErrorConstructor<{ code: 'FST_LLM_RELAY_SSE_CONFLICT' }, [string]> = createError(
   'FST_LLM_RELAY_SSE_CONFLICT',
   `${PLUGIN_NAME}: %s. Both plugins own reply.sse: register only one of them.`
 )
+
+/**
+ * Work that must run when the app closes before the open streams are closed (the relay lets its
+ * running generations finish within a grace time, so their readers get the whole answer).
+ */
+const kBeforeClose = Symbol('fastify-llm-relay-sse.beforeClose')
+type BeforeClose = Array<() => Promise<void>>
+
+/**
+ * Runs `fn` when the app closes, before this plugin closes its open streams with `shutdown`,
+ * whichever of the two was registered first (hooks of one kind run in registration order).
+ * @throws {Error} when `fastify` has no `reply.sse()` of this plugin.
+ */
+export function beforeSseClose (fastify: FastifyInstance, fn: () => Promise<void>): void {
+  const list = (fastify as unknown as Record<symbol, BeforeClose | undefined>)[kBeforeClose]
+  if (list === undefined) throw new Error(`${PLUGIN_NAME} is not registered on this instance`)
+  list.push(fn)
+}
 
 const conflictWithFastifySse = (): Error =>
   new FST_LLM_RELAY_SSE_CONFLICT('@fastify/sse is registered on this instance')
@@ -100,7 +121,7 @@ function isSource (value: unknown): value is SseSource {
     (Symbol.asyncIterator in value || Symbol.iterator in value)
 }
 
-async function ssePlugin (fastify: FastifyInstance, options: SsePluginOptions): Promise<void> {
+async function ssePluginImpl (fastify: FastifyInstance, options: SsePluginOptions): Promise<void> {
   if (fastify.hasPlugin('@fastify/sse')) throw conflictWithFastifySse()
   if (fastify.hasReplyDecorator('sse')) {
     throw new FST_LLM_RELAY_SSE_CONFLICT('reply.sse is already decorated (by another plugin, or this one registered twice)')
@@ -166,6 +187,8 @@ async function ssePlugin (fastify: FastifyInstance, options: SsePluginOptions): 
   }
 
   fastify.decorateReply('sse', sse as ReplySse)
+  const beforeClose: BeforeClose = []
+  fastify.decorate(kBeforeClose, beforeClose)
 
   // @fastify/sse registered after this plugin, in this context or a child one, is caught here
   // (routes) or at ready (no routes).
@@ -179,6 +202,7 @@ async function ssePlugin (fastify: FastifyInstance, options: SsePluginOptions): 
   // preClose runs before the server stops: streams never end by themselves, so without this
   // `fastify.close()` would wait for every client to leave.
   fastify.addHook('preClose', async () => {
+    for (const fn of beforeClose) await fn()
     closing = true
     const ends: Array<Promise<void>> = []
     for (const [stream, raw] of open) {
@@ -255,6 +279,8 @@ async function pipeSource (stream: SseStream, source: SseSource, log: FastifyBas
   }
 }
 
-export default fp(ssePlugin, { name: PLUGIN_NAME, fastify: '5.x' })
-export { ssePlugin, SseStream }
+/** The plugin: `await app.register(ssePlugin, defaults)` decorates `reply.sse()` ({@link ReplySse}). */
+const plugin = fp(ssePluginImpl, { name: PLUGIN_NAME, fastify: '5.x' })
+export default plugin
+export { plugin as ssePlugin, SseStream }
 export type { CloseReason, SseEvent, SseOptions }

@@ -30,7 +30,7 @@ export function errorData (code: string, message: string): string {
 }
 
 /** The literal sentinel that ends a complete answer. */
-export const DONE = '[DONE]'
+export { DONE_DATA as DONE } from '../sse/format.js'
 
 /** A relay event as a reader sees it, parsed back from the journal's data. */
 export type RelayEvent =

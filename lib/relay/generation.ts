@@ -2,7 +2,7 @@ import { UpstreamError } from '../upstream/types.js'
 import type { ChatRequestBody, UpstreamEvent } from '../upstream/types.js'
 import { AnswerBuilder, promptChars } from './answer.js'
 import type { AssembledChoice, Usage } from './answer.js'
-import { GenerationStopped } from './errors.js'
+import { GenerationStopped, RelayError } from './errors.js'
 import type { StopReason } from './errors.js'
 import { DONE, errorData, eventData } from './events.js'
 import { makeEntry } from './journal.js'
@@ -79,7 +79,10 @@ export interface GenerationDeps {
  */
 export class Generation {
   readonly info: GenerationInfo
-  /** Settles when the first event is in the journal (resolves) or the generation ended before (rejects). */
+  /**
+   * Settles when the first event is in the journal (resolves) or the generation ended before
+   * (rejects with a {@link RelayError}: the upstream's failure, or {@link GenerationStopped}).
+   */
   readonly firstEvent: Promise<void>
   /** Settles when the journal has ended. */
   readonly ended: Promise<EndReason>
@@ -223,12 +226,13 @@ export class Generation {
         reason = this.stopReason
         if (!this.started) this.rejectFirst(new GenerationStopped(this.stopReason))
       } else {
-        error = describe(err)
-        if (error.code === 'internal') deps.log('error', 'generation failed', { streamId: info.streamId, err })
+        const failure = RelayError.from(err)
+        error = { code: failure.code, message: failure.message }
+        if (failure.code === 'internal') deps.log('error', 'generation failed', { streamId: info.streamId, err })
         // Journaled too, so a reader attaching later (POST /v1/chat, resume) sees why.
         this.append(errorData(error.code, error.message), 'error')
         reason = 'error'
-        if (!this.started) this.rejectFirst(err instanceof Error ? err : new Error(String(err)))
+        if (!this.started) this.rejectFirst(failure)
       }
     } finally {
       clearTimeout(durationTimer)
@@ -284,16 +288,10 @@ export class Generation {
 }
 
 /** The journal refused more events: the answer outgrew the per-generation memory cap. */
-class JournalFull extends Error {
-  readonly code = 'answer_too_large'
+class JournalFull extends RelayError {
   constructor () {
-    super('the answer exceeded the relay\'s journal size limit')
+    super('answer_too_large', 502, 'the answer exceeded the relay\'s journal size limit')
   }
-}
-
-function describe (err: unknown): { code: string, message: string } {
-  if (err instanceof UpstreamError || err instanceof JournalFull) return { code: err.code, message: err.message }
-  return { code: 'internal', message: 'the relay failed while reading the upstream' }
 }
 
 function noop (): void {}

@@ -3,17 +3,14 @@
  * downstream connection — first, resumed, second tab, another instance — is a reader of a
  * journal from some id on. That one idea gives resume, fan-out and multi-instance.
  */
+import { formatEntry } from '../sse/format.js'
+import type { StreamEndReason } from '../sse/types.js'
 
-/** Why a journal ended. Same vocabulary as the stream's `close` reasons. */
-export type EndReason =
-  | 'done'
-  | 'error'
-  | 'cancelled'
-  | 'abandoned'
-  | 'superseded'
-  | 'timeout'
-  | 'shutdown'
-  | 'producer_lost'
+/**
+ * Why a journal ended: the stream's close reasons, and `producer_lost` (a reader's own finding:
+ * the instance producing it went away; its readers get an `error` event for it).
+ */
+export type EndReason = StreamEndReason | 'producer_lost'
 
 /** One numbered event. */
 export interface JournalEntry {
@@ -63,9 +60,7 @@ class Entry implements JournalEntry {
 
   get frame (): string {
     // `data` never holds CR/LF (one-line JSON or `[DONE]`), so one `data:` line is exact framing.
-    this.#frame ??= this.event === undefined
-      ? `id: ${this.id}\ndata: ${this.data}\n\n`
-      : `event: ${this.event}\nid: ${this.id}\ndata: ${this.data}\n\n`
+    this.#frame ??= formatEntry(this.id, this.data, this.event)
     return this.#frame
   }
 }

@@ -1,6 +1,7 @@
 import type { AnswerBuilder } from './answer.js'
 import { DONE } from './events.js'
 import type { RelayEvent } from './events.js'
+import { DONE_DATA, formatData } from '../sse/format.js'
 import type { EndReason, JournalEntry } from './journal.js'
 
 /**
@@ -25,12 +26,12 @@ export class OpenAIChunkWriter {
 
   /** The SSE frame for one journal entry; `undefined` for one the client did not ask for. */
   frame (entry: JournalEntry): string | undefined {
-    if (entry.data === DONE) return 'data: [DONE]\n\n'
+    if (entry.data === DONE) return formatData(DONE_DATA)
     const event = JSON.parse(entry.data) as RelayEvent
     if (event.type === 'error') return errorFrame(event.code, event.message)
     if (event.type === 'usage') {
       if (!this.includeUsage) return undefined
-      return `data: ${this.head},"choices":[],"usage":${JSON.stringify(usageOf(event))}}\n\n`
+      return formatData(`${this.head},"choices":[],"usage":${JSON.stringify(usageOf(event))}}`)
     }
     const index = event.choice ?? 0
     let delta: Record<string, unknown>
@@ -50,7 +51,7 @@ export class OpenAIChunkWriter {
       this.roleSent.add(index)
       delta = { role: 'assistant', ...delta }
     }
-    return `data: ${this.head},"choices":[${JSON.stringify({ index, delta, finish_reason: finishReason })}]}\n\n`
+    return formatData(`${this.head},"choices":[${JSON.stringify({ index, delta, finish_reason: finishReason })}]}`)
   }
 
   /** The frame for an end without `[DONE]` and without a journaled error (cancel, timeout, …). */
@@ -65,7 +66,7 @@ export class OpenAIChunkWriter {
  * cut answer is never mistaken for a complete one.
  */
 function errorFrame (code: string, message: string): string {
-  return `data: ${JSON.stringify({ error: { message, type: 'relay_error', code } })}\n\n`
+  return formatData(JSON.stringify({ error: { message, type: 'relay_error', code } }))
 }
 
 function usageOf (event: Extract<RelayEvent, { type: 'usage' }>): Record<string, number> {

@@ -23,6 +23,12 @@ export interface RelayCoreOptions {
   maxStreamsPerClient?: number
   /** `MAX_STREAMS` (this instance). @default 10000 */
   maxStreams?: number
+  /**
+   * `COMMIT_AFTER_MS`: how long {@link Relay.awaitCommit} waits for a first event before it lets
+   * the stream commit anyway (status 200, headers, heartbeats), so a model that is silent for
+   * long is not cut by an idle proxy; 0 = wait for the first event however long. @default 10000
+   */
+  commitAfterMs?: number
   log?: GenerationDeps['log']
   /** Metrics of the generations. */
   observer?: GenerationObserver
@@ -50,6 +56,7 @@ export class Relay {
   private readonly deps: GenerationDeps
   private readonly maxStreamsPerClient: number
   private readonly maxStreams: number
+  private readonly commitAfterMs: number
   private drainingFlag = false
 
   constructor (options: RelayCoreOptions) {
@@ -64,6 +71,7 @@ export class Relay {
     }
     this.maxStreamsPerClient = options.maxStreamsPerClient ?? 8
     this.maxStreams = options.maxStreams ?? 10_000
+    this.commitAfterMs = options.commitAfterMs ?? 10_000
     // A cancel or supersede may arrive at any instance; the producer hears it here.
     options.store.onControl((message) => this.local.get(message.streamId)?.stop(message.action))
   }
@@ -143,6 +151,37 @@ export class Relay {
       }
     }
     return generation
+  }
+
+  /**
+   * Commit late: holds the caller as a reader of `generation` (so its grace time does not run)
+   * until its stream may commit. Resolves once the first event is journaled, or once
+   * `commitAfterMs` passed without one (the stream then commits and sends heartbeats while the
+   * model is silent; a later failure reaches it as an `error` event). Rejects with the
+   * {@link RelayError} that ended the generation before: an upstream failure with its real
+   * status, or a stop (409 cancelled / superseded). When `signal` aborts (the client left) the
+   * caller stops being a reader at once — the grace time runs from then, not from whenever a
+   * stalled upstream sends its first token — and this resolves.
+   */
+  async awaitCommit (generation: Generation, signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted === true) return
+    generation.attach()
+    let timer: NodeJS.Timeout | undefined
+    let leave: (() => void) | undefined
+    try {
+      await new Promise<void>((resolve, reject) => {
+        generation.firstEvent.then(resolve, reject)
+        if (this.commitAfterMs > 0) timer = setTimeout(resolve, this.commitAfterMs)
+        if (signal !== undefined) {
+          leave = resolve
+          signal.addEventListener('abort', leave, { once: true })
+        }
+      })
+    } finally {
+      clearTimeout(timer)
+      if (leave !== undefined) signal?.removeEventListener('abort', leave)
+      generation.detach()
+    }
   }
 
   /** A journal's state if `owner` may see it; `undefined` otherwise (unknown and foreign look the same: no existence leak). */

@@ -125,6 +125,21 @@ export function formatEvent (ev: SseEvent): string {
 }
 
 /**
+ * The frame of one journaled event: `id:`, the optional `event:`, one `data:` line. For data
+ * known to be one line (one-line JSON or `[DONE]`) and fields known to be safe (an integer id,
+ * an event name the journal checked), so it skips {@link formatEvent}'s checks: it runs once per
+ * token, and its text is shared by every reader of the event.
+ */
+export function formatEntry (id: number, data: string, event?: string): string {
+  return event === undefined ? `id: ${id}\ndata: ${data}\n\n` : `event: ${event}\nid: ${id}\ndata: ${data}\n\n`
+}
+
+/** A frame of one-line `data` with no other field (the form of OpenAI's chunks and `[DONE]`). */
+export function formatData (data: string): string {
+  return `data: ${data}\n\n`
+}
+
+/**
  * A comment frame: each line of `text` becomes a `: line`, then a blank line. Readers ignore it;
  * proxies and load balancers see bytes, which keeps idle connections open.
  */

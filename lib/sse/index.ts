@@ -1,5 +1,5 @@
-export type { CloseReason, SseEvent, SseOptions } from './types.js'
-export { DONE_DATA, PING_FRAME, formatClose, formatComment, formatError, formatEvent, formatRetry } from './format.js'
+export type { CloseReason, SseEvent, SseOptions, StreamEndReason } from './types.js'
+export { DONE_DATA, PING_FRAME, formatClose, formatComment, formatData, formatEntry, formatError, formatEvent, formatRetry } from './format.js'
 export type { SseErrorPayload } from './format.js'
 export { SSE_DEFAULTS, resolveSseOptions } from './options.js'
 export type { ResolvedSseOptions } from './options.js'

@@ -17,18 +17,26 @@ export interface SseEvent {
 }
 
 /**
- * Why a stream ended. The relay's close reasons (CONTRACT.md) plus `client` (the reader went
- * away). Applications may pass their own string to `close()`.
+ * How a relayed answer's stream ends: the reason its `close` event carries (README, "The wire
+ * format"). One list for the journal, the generations and the writer.
  */
-export type CloseReason =
+export type StreamEndReason =
   | 'done'
   | 'error'
-  | 'client'
   | 'cancelled'
   | 'abandoned'
   | 'superseded'
   | 'timeout'
   | 'shutdown'
+
+/**
+ * Why a stream ended: a {@link StreamEndReason}, or `client` (the reader went away) or
+ * `slow_consumer` (the reader fell a whole byte budget behind). Applications may pass their own
+ * string to `close()`.
+ */
+export type CloseReason =
+  | StreamEndReason
+  | 'client'
   | 'slow_consumer'
   | (string & {})
 

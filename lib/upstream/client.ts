@@ -1,6 +1,8 @@
 import { Pool } from 'undici'
 import { buildRequest } from './adapters/index.js'
 import { Attempt, DONE, FAILED, READING } from './attempt.js'
+import { listModels } from './models.js'
+import type { UpstreamModel } from './models.js'
 import type { AttemptRequest } from './attempt.js'
 import { resolveOptions } from './options.js'
 import type { ResolvedOptions } from './options.js'
@@ -182,6 +184,11 @@ export class UpstreamClient {
   get stats (): UpstreamClientStats {
     const { connected, free, running, pending } = this.#pool.stats
     return { connected, free, running, pending }
+  }
+
+  /** The upstream's own model list (`GET ${url}/models`), in OpenAI's shape. Throws an {@link UpstreamError}. */
+  async listModels (options: { signal?: AbortSignal } = {}): Promise<UpstreamModel[]> {
+    return await listModels(this.#pool, this.#options, this.#basePath, options.signal)
   }
 
   /** Closes the owned pool: waits for requests in flight (abort them first), then closes its sockets. */

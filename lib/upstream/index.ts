@@ -1,5 +1,6 @@
 export { UpstreamClient } from './client.js'
 export type { UpstreamClientStats } from './client.js'
+export type { UpstreamModel } from './models.js'
 export { UpstreamError } from './types.js'
 export type {
   ChatRequestBody,

@@ -13,13 +13,17 @@ import { nginxDir } from '../fixtures/nginx.js'
 const root = resolve(nginxDir, '..')
 const pkg = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as {
   dependencies?: Record<string, string>
+  peerDependencies?: Record<string, string>
   devDependencies?: Record<string, string>
 }
 
-/** The packages a module graph imports at run time, following relative imports from `entries`. */
-async function runtimePackages (entries: string[]): Promise<Map<string, string>> {
+/**
+ * The packages a module graph imports at run time, following relative imports from `entries`
+ * (whose files end up in `seen`); with `dynamic` false, only what loads with the entries: not
+ * their `import()`s.
+ */
+async function runtimePackages (entries: string[], seen = new Set<string>(), dynamic = true): Promise<Map<string, string>> {
   const packages = new Map<string, string>() // package → first file importing it
-  const seen = new Set<string>()
   const queue = [...entries]
   for (let file = queue.shift(); file !== undefined; file = queue.shift()) {
     if (seen.has(file)) continue
@@ -29,7 +33,7 @@ async function runtimePackages (entries: string[]): Promise<Map<string, string>>
       // import x from 'y' / import { a, b } from 'y' (possibly over several lines), export … from 'y'
       ...[...text.matchAll(/^(?:import|export)\s+(?!type\s)[^'";]*?\sfrom\s+'([^']+)'/gm)].map((m) => m[1]),
       ...[...text.matchAll(/^import\s+'([^']+)'/gm)].map((m) => m[1]),
-      ...[...text.matchAll(/\bimport\(\s*'([^']+)'\s*\)/g)].map((m) => m[1])
+      ...(dynamic ? [...text.matchAll(/\bimport\(\s*'([^']+)'\s*\)/g)].map((m) => m[1]) : [])
     ] as string[]
     for (const spec of specifiers) {
       if (spec.startsWith('.')) {
@@ -45,12 +49,33 @@ async function runtimePackages (entries: string[]): Promise<Map<string, string>>
   return packages
 }
 
-t.test('what the image runs, and the package entry, import only production dependencies', async (t) => {
-  const packages = await runtimePackages([join(root, 'server.ts'), join(root, 'lib', 'mock', 'main.ts'), join(root, 'index.ts')])
+t.test('what the image runs, and the package entries, import only production dependencies', async (t) => {
+  const entries = ['server.ts', 'lib/mock/main.ts', 'index.ts', 'sse.ts', 'redis.ts', 'mock.ts', 'service.ts']
+  const packages = await runtimePackages(entries.map((entry) => join(root, entry)))
   t.ok(packages.has('fastify'), 'the scan finds the imports (fastify among them)')
   for (const [name, from] of packages) {
-    t.ok(pkg.dependencies?.[name], `${name} (imported by ${from}) is in dependencies`)
+    // A peer dependency (fastify) is installed by `npm ci --omit=dev` too, and by the application.
+    t.ok(pkg.dependencies?.[name] ?? pkg.peerDependencies?.[name], `${name} (imported by ${from}) is in dependencies or peerDependencies`)
   }
+  t.same(Object.keys(pkg.peerDependencies ?? {}), ['fastify'], 'fastify is a peer: the application brings its own')
+  t.notOk(pkg.dependencies?.fastify, 'and not a dependency')
+})
+
+t.test('each entry point loads only what it names', async (t) => {
+  const graph = async (entry: string): Promise<{ packages: string[], files: string[] }> => {
+    const seen = new Set<string>()
+    const packages = await runtimePackages([join(root, entry)], seen, false)
+    return { packages: [...packages.keys()].sort(), files: [...seen].map((f) => f.slice(root.length + 1)) }
+  }
+  const main = await graph('index.ts')
+  t.notOk(main.packages.includes('@fastify/static'), 'the root does not load @fastify/static')
+  t.notOk(main.packages.includes('ioredis'), 'nor ioredis (the Redis store is loaded only when asked for)')
+  t.notOk(main.files.some((f) => f === 'app.ts' || f.startsWith('examples/') || f.startsWith('lib/mock/')), `nor the service, the demos or the mock (${main.files.filter((f) => !f.startsWith('lib/') && !f.startsWith('plugins/')).join(', ')})`)
+  const sse = await graph('sse.ts')
+  t.same(sse.packages, ['@fastify/error', 'fastify-plugin'], '/sse loads the SSE writer only')
+  t.ok(sse.files.every((f) => f === 'sse.ts' || f.startsWith('lib/sse/') || f === 'plugins/sse.ts'), `/sse: ${sse.files.join(', ')}`)
+  t.ok((await graph('redis.ts')).packages.includes('ioredis'), '/redis loads ioredis')
+  t.ok((await graph('service.ts')).packages.includes('@fastify/static'), '/service loads the service')
 })
 
 t.test('the Dockerfile builds with dev dependencies and runs without them, as a non-root user', async (t) => {

@@ -1,6 +1,7 @@
 import Fastify from 'fastify'
 import t from 'tap'
-import { relayPlugin, ssePlugin } from '../../index.js'
+import relayPlugin from '../../index.js'
+import ssePlugin from '../../sse.js'
 import { startRelayCore } from '../fixtures/relay-core.js'
 import { startStack } from '../fixtures/stack.js'
 
@@ -20,26 +21,37 @@ function errorOf (text: string): ErrorBody['error'] {
   return body.error
 }
 
-t.test('unknown /v1 routes and wrong methods: 404 in the contract shape, naming method and path', async (t) => {
+t.test('unknown /v1 routes: 404; known paths with another method: 405 with Allow; both in the contract shape', async (t) => {
   const stack = await startStack(t)
   const base = stack.relay.url
-  const cases: Array<[string, string, string]> = [
+  const unknown: Array<[string, string, string]> = [
     ['GET', '/v1/nope', 'GET /v1/nope'],
     ['GET', '/v1', 'GET /v1'],
     ['GET', '/v1/', 'GET /v1/'],
-    ['GET', '/v1/chat', 'GET /v1/chat'],
-    ['PUT', '/v1/chat/stream/abc', 'PUT /v1/chat/stream/abc'],
-    ['DELETE', '/v1/chat/completions', 'DELETE /v1/chat/completions'],
-    ['POST', '/v1/channels/jobs/stream', 'POST /v1/channels/jobs/stream'],
+    ['POST', '/v1/chat/stream/abc/more', 'POST /v1/chat/stream/abc/more'],
     ['GET', '/v1/nope?token=secret-in-query', 'GET /v1/nope']
   ]
-  for (const [method, path, named] of cases) {
+  for (const [method, path, named] of unknown) {
     const res = await call(`${base}${path}`, { method })
     t.equal(res.status, 404, `${method} ${path}: 404`)
     t.match(res.type, /^application\/json/, `${method} ${path}: JSON`)
     const error = errorOf(res.text)
     t.equal(error.code, 'not_found', `${method} ${path}: code not_found`)
     t.equal(error.message, `no route ${named}`, `${method} ${path}: the message names method and path`)
+  }
+  // RFC 9110: a resource that exists with other methods is a 405 that lists them.
+  const wrongMethod: Array<[string, string, string]> = [
+    ['GET', '/v1/chat', 'POST'],
+    ['PUT', '/v1/chat/stream/abc', 'GET, HEAD, DELETE'],
+    ['DELETE', '/v1/chat/completions', 'POST'],
+    ['POST', '/v1/channels/jobs/stream', 'GET, HEAD'],
+    ['POST', '/v1/models', 'GET, HEAD']
+  ]
+  for (const [method, path, allow] of wrongMethod) {
+    const res = await fetch(`${base}${path}`, { method, signal: AbortSignal.timeout(5000) })
+    t.equal(res.status, 405, `${method} ${path}: 405`)
+    t.equal(res.headers.get('allow'), allow, `${method} ${path}: Allow: ${allow}`)
+    t.same(errorOf(await res.text()), { code: 'method_not_allowed', message: `${method} is not allowed on ${path}; allowed: ${allow}` })
   }
   t.notMatch((await call(`${base}/v1/nope?token=secret-in-query`)).text, /secret/, 'the query is not echoed')
 
@@ -68,7 +80,13 @@ t.test('unknown /v1 routes and wrong methods: 404 in the contract shape, naming 
 t.test('with RELAY_API_KEYS, the key is checked first on unknown /v1 routes too', async (t) => {
   const stack = await startStack(t, { RELAY_API_KEYS: 'key-a' })
   const base = stack.relay.url
-  for (const [method, path] of [['GET', '/v1/nope'], ['GET', '/v1/chat'], ['PUT', '/v1/chat/stream/abc'], ['POST', '/v1']]) {
+  const cases: Array<[string, string, number, string]> = [
+    ['GET', '/v1/nope', 404, 'not_found'],
+    ['GET', '/v1/chat', 405, 'method_not_allowed'],
+    ['PUT', '/v1/chat/stream/abc', 405, 'method_not_allowed'],
+    ['POST', '/v1', 404, 'not_found']
+  ]
+  for (const [method, path, status, code] of cases) {
     const none = await call(`${base}${path}`, { method })
     t.equal(none.status, 401, `${method} ${path} without a key: 401`)
     t.same(errorOf(none.text), { code: 'unauthorized', message: 'missing bearer token' })
@@ -76,8 +94,8 @@ t.test('with RELAY_API_KEYS, the key is checked first on unknown /v1 routes too'
     t.equal(wrong.status, 401, `${method} ${path} with a wrong key: 401`)
     t.same(errorOf(wrong.text), { code: 'unauthorized', message: 'invalid bearer token' })
     const good = await call(`${base}${path}`, { method, headers: { authorization: 'Bearer key-a' } })
-    t.equal(good.status, 404, `${method} ${path} with a good key: 404`)
-    t.equal(errorOf(good.text).code, 'not_found')
+    t.equal(good.status, status, `${method} ${path} with a good key: ${status}`)
+    t.equal(errorOf(good.text).code, code)
   }
   // Without a key, a broken body on no route is still a 401, not a 400.
   const broken = await call(`${base}/v1/nope`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"x":' })

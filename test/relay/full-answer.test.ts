@@ -43,8 +43,8 @@ t.test('tool calls are relayed as fragments that rebuild the arguments', async (
   t.equal(closeReason(res.events), 'done')
 })
 
-t.test('n > 1: the extra choices carry their index', async (t) => {
-  const stack = await startStack(t)
+t.test('n > 1 (allowed by MAX_CHOICES): the extra choices carry their index', async (t) => {
+  const stack = await startStack(t, { MAX_CHOICES: '2' })
   const res = await stack.stream({ tokens: ['a', 'b'], n: 2, firstTokenDelayMs: 0, tokenDelayMs: 0 }, { until: untilClose, extra: { n: 2 } })
   const deltas = payloads(res.events).filter((p) => p.type === 'delta')
   t.equal(deltas.filter((p) => p.choice === undefined).map((p) => p.content).join(''), 'ab')

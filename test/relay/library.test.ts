@@ -1,6 +1,8 @@
 import Fastify from 'fastify'
 import t from 'tap'
-import { Channels, MemoryStore, Relay, UpstreamClient, relayPlugin, ssePlugin, startMockUpstream } from '../../index.js'
+import relayPlugin, { Channels, MemoryStore, Relay, UpstreamClient } from '../../index.js'
+import { startMockUpstream } from '../../mock.js'
+import ssePlugin from '../../sse.js'
 import { collectSse } from '../fixtures/sse-client.js'
 import { closeReason, textOf } from '../fixtures/stack.js'
 

@@ -1,7 +1,8 @@
 import Fastify from 'fastify'
 import t from 'tap'
-import { relayPlugin, ssePlugin } from '../../index.js'
-import type { RelayPluginOptions } from '../../index.js'
+import relayPlugin from '../../index.js'
+import ssePlugin from '../../sse.js'
+import type { LlmRelayOptions as RelayPluginOptions } from '../../index.js'
 import { startRelayCore } from '../fixtures/relay-core.js'
 import { collectSse } from '../fixtures/sse-client.js'
 import { closeReason, textOf } from '../fixtures/stack.js'
@@ -19,9 +20,9 @@ t.test('bad options fail the boot with a TypeError naming the option', async (t)
     ['maxBufferedBytes: 0', { relay, maxBufferedBytes: 0 }, /^fastify-llm-relay: maxBufferedBytes must be a positive integer \(got 0\)$/],
     ['retryMs: 1.5', { relay, retryMs: 1.5 }, /^fastify-llm-relay: retryMs: retry must be a non-negative integer.*\(got 1.5\)$/],
     ['retryMs: -1', { relay, retryMs: -1 }, /^fastify-llm-relay: retryMs: /],
-    ['no relay', {}, /^fastify-llm-relay: relay is required/],
-    ['relay: null', { relay: null }, /^fastify-llm-relay: relay is required/],
-    ['relay: {}', { relay: {} }, /^fastify-llm-relay: relay must be a Relay \(got an object, without start, read, find, findActive, cancel\)$/],
+    ['no upstream and no relay', {}, /^fastify-llm-relay: upstream is required/],
+    ['relay: null', { relay: null }, /^fastify-llm-relay: upstream is required/],
+    ['relay: {}', { relay: {} }, /^fastify-llm-relay: relay must be a Relay \(got an object, without start, read, find, findActive, cancel, awaitCommit, shutdown\)$/],
     ['relay: "r"', { relay: 'r' }, /^fastify-llm-relay: relay must be a Relay \(got "r"\)$/],
     ['channels: {}', { relay, channels: {} }, /^fastify-llm-relay: channels must be a Channels/],
     ['apiKeys: "k1"', { relay, apiKeys: 'k1' }, /^fastify-llm-relay: apiKeys must be an array of strings \(got a string\)$/],

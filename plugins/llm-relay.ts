@@ -1,0 +1,150 @@
+/**
+ * `fastify-llm-relay`: the relay in one `register` call. It makes what it is not given (the
+ * upstream client, the store, the Relay core, channels, metrics), registers `reply.sse()` when
+ * absent, decorates the instance (`relay`, `channels`, `relayMetrics`) and the reply
+ * (`reply.relay()`), serves the built-in routes, and owns the lifecycle of what it made.
+ */
+import type { FastifyInstance, FastifyReply } from 'fastify'
+import fp from 'fastify-plugin'
+import { Channels } from '../lib/relay/channels.js'
+import type { RelayHooks, UpstreamStreamer } from '../lib/relay/generation.js'
+import { RelayMetrics } from '../lib/relay/metrics.js'
+import { Relay } from '../lib/relay/relay.js'
+import type { RelayStore, StoreLog } from '../lib/relay/store.js'
+import { MemoryStore } from '../lib/relay/stores/memory.js'
+import { UpstreamClient } from '../lib/upstream/client.js'
+import type { ChatRequestBody, UpstreamClientOptions } from '../lib/upstream/types.js'
+import type { ModelLister } from './models-route.js'
+import { PLUGIN_NAME, resolveOptions } from './options.js'
+import type { LlmRelayOptions, ResolvedOptions } from './options.js'
+import { Responder } from './responder.js'
+import type { RelayReplyOptions } from './responder.js'
+import { registerRoutes } from './routes.js'
+import ssePlugin, { beforeSseClose } from './sse.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The relay core: generations, their store, limits, drain (plugin `fastify-llm-relay`). */
+    relay: Relay
+    /**
+     * Publish application events to channels: `await app.channels.publish('order:42', { data: { progress: 50 } })`.
+     * Not decorated when the plugin runs with `channels: false`.
+     */
+    channels: Channels
+    /** The relay's Prometheus metrics (`relayMetrics.registry`). Not decorated with `metrics: false`. */
+    relayMetrics: RelayMetrics
+  }
+  interface FastifyReply {
+    /**
+     * Starts a generation of `body` — an upstream request body the application built (its own
+     * prompt, history, model) — and streams it on this reply, like the built-in routes: the
+     * stream commits late (a failure before the first token is a JSON error with its real
+     * status), carries `x-stream-id`, and can be resumed from any id, stopped and superseded
+     * through the built-in routes by its owner. Every failure is answered: it never rejects.
+     * Return its promise from the handler: `return reply.relay(body, { conversationId, owner })`.
+     */
+    relay: (body: ChatRequestBody, options?: RelayReplyOptions) => Promise<FastifyReply>
+  }
+}
+
+async function llmRelayPlugin (fastify: FastifyInstance, options: LlmRelayOptions): Promise<void> {
+  const resolved = resolveOptions(options)
+  /** Closers of what the plugin made, run in order when the app closes. */
+  const made: Array<() => Promise<void>> = []
+  fastify.addHook('onClose', async () => {
+    for (const close of made) await close()
+  })
+  // The store's and the relay's reports (a failing hook or reader, Redis away), as the app's log lines.
+  const log: StoreLog = (level, msg, fields) => fastify.log[level](fields ?? {}, msg)
+
+  const upstream = resolved.relay === undefined ? makeUpstream(resolved, made) : undefined
+  const store = resolved.relay?.store ?? resolved.store ?? await makeStore(resolved, log, made)
+  const metrics = resolved.metrics === true
+    ? new RelayMetrics({
+      activeGenerations: () => relay.local.size,
+      journalBytes: () => (store as Partial<MemoryStore>).bytes,
+      journals: () => (store as Partial<MemoryStore>).size
+    })
+    : resolved.metrics === false ? undefined : resolved.metrics
+  const relay: Relay = resolved.relay ?? new Relay({
+    upstream: upstream as UpstreamStreamer,
+    store,
+    hooks: resolved.hooks as RelayHooks | undefined,
+    ...resolved.limits,
+    observer: metrics,
+    log
+  })
+  const channels = resolved.channels === true
+    ? new Channels({ store, retention: { maxAgeMs: resolved.limits.retainMs } })
+    : resolved.channels === false ? undefined : resolved.channels
+
+  fastify.decorate('relay', relay)
+  if (channels !== undefined) fastify.decorate('channels', channels)
+  if (metrics !== undefined) fastify.decorate('relayMetrics', metrics)
+
+  if (!fastify.hasReplyDecorator('sse')) await fastify.register(ssePlugin, { heartbeatMs: resolved.sse.heartbeatMs })
+  // Drain before the streams are closed: running answers may finish (their readers get all of
+  // them) within the grace time; the rest end with `shutdown`, resumable on another instance.
+  if (resolved.relay === undefined) beforeSseClose(fastify, async () => { await relay.shutdown(resolved.shutdownGraceMs) })
+
+  const settings = { sse: resolved.sse, observer: resolved.observer ?? metrics }
+  const responder = new Responder(relay, settings, resolved.identify, resolved.defaultModel)
+  fastify.decorateReply('relay', function (this: FastifyReply, body: ChatRequestBody, replyOptions?: RelayReplyOptions) {
+    return responder.relay(this.request, this, body, replyOptions)
+  })
+
+  if (resolved.routes !== false) {
+    await registerRoutes(fastify, {
+      routes: resolved.routes,
+      relay,
+      responder,
+      channels,
+      settings,
+      identify: resolved.identify,
+      publishKeys: resolved.publishKeys,
+      authorizeChannel: resolved.authorizeChannel,
+      policy: resolved.policy,
+      prepareRequest: resolved.prepareRequest,
+      defaultModel: resolved.defaultModel,
+      upstream: upstream as ModelLister | undefined
+    })
+  }
+}
+
+/** The upstream given, or an `UpstreamClient` made from options (and closed with the app). */
+function makeUpstream (resolved: ResolvedOptions, made: Array<() => Promise<void>>): UpstreamStreamer {
+  const given = resolved.upstream as UpstreamStreamer | UpstreamClientOptions
+  if (typeof (given as Partial<UpstreamStreamer>).stream === 'function') return given as UpstreamStreamer
+  // UpstreamClient checks its own options (a TypeError naming the option and its variable).
+  const client = new UpstreamClient(given as UpstreamClientOptions)
+  made.push(async () => { await client.close() })
+  return client
+}
+
+/** A store made from the options: Redis (loaded only then) or memory; closed with the app. */
+async function makeStore (resolved: ResolvedOptions, log: StoreLog, made: Array<() => Promise<void>>): Promise<RelayStore> {
+  const { retainMs, maxDurationMs, detachGraceMs } = resolved.limits
+  let store: RelayStore
+  if (resolved.redis !== undefined) {
+    const { RedisStore } = await import('../lib/relay/stores/redis.js')
+    store = new RedisStore({
+      retainMs,
+      // Slots of an instance that died are freed once no generation could still hold them.
+      slotTtlMs: maxDurationMs > 0 ? maxDurationMs + detachGraceMs + 60_000 : undefined,
+      log,
+      ...resolved.redis
+    })
+  } else {
+    store = new MemoryStore({ retainMs, log })
+  }
+  made.push(async () => { await store.close() })
+  return store
+}
+
+/**
+ * The relay as a Fastify plugin: `await app.register(llmRelay, { upstream: { url, apiKey } })`.
+ * See {@link LlmRelayOptions}.
+ */
+export const llmRelay = fp(llmRelayPlugin, { name: PLUGIN_NAME, fastify: '5.x' })
+
+export default llmRelay
