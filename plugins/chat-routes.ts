@@ -23,8 +23,10 @@ export interface ChatRouteOptions {
   /** What the operator allows a client to ask of the upstream. */
   policy: RequestPolicy
   prepareRequest: PrepareRequest | undefined
-  /** The generation routes (`/chat/stream`, `/chat`, resume, attach, stop). */
-  chat: boolean
+  /** The start routes (`POST /chat/stream`, `POST /chat`). */
+  start: boolean
+  /** Resume, attach and stop. */
+  streams: boolean
   /** `POST /chat/completions`. */
   completions: boolean
 }
@@ -53,7 +55,7 @@ export async function chatRoutes (app: FastifyInstance, options: ChatRouteOption
 
   const schema = { body: chatBodySchema }
 
-  if (options.chat) {
+  if (options.start) {
     app.post<{ Body: ChatRequestBody }>('/chat/stream', { schema }, async (request, reply) =>
       await responder.commit(request, reply, await start(request, reply)))
 
@@ -61,7 +63,9 @@ export async function chatRoutes (app: FastifyInstance, options: ChatRouteOption
       const { streamId } = (await start(request, reply)).info
       return reply.code(201).send({ streamId, streamUrl: `${app.prefix}/chat/stream/${streamId}` })
     })
+  }
 
+  if (options.streams) {
     app.get<{ Params: { streamId: string } }>('/chat/stream/:streamId', { schema: { params: streamParamsSchema } }, async (request, reply) =>
       await responder.resume(request, reply, request.params.streamId, request.relayOwner, lastEventIdOf(request)))
 

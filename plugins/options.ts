@@ -36,8 +36,14 @@ export type PrepareRequest = (request: FastifyRequest, body: ChatRequestBody) =>
 export interface RouteOptions {
   /** Where the routes live. @default '/v1' */
   prefix?: string
-  /** `POST /chat/stream`, `POST /chat`, `GET`/`DELETE /chat/stream/:id`, `GET /conversations/:id/stream`. @default true */
-  chat?: boolean
+  /**
+   * The start routes, whose body the client writes (within the operator's policy):
+   * `POST /chat/stream`, `POST /chat`. Off for an application that starts every generation from
+   * its own routes with `reply.relay()`. @default true
+   */
+  start?: boolean
+  /** Resume, attach and stop: `GET`/`DELETE /chat/stream/:id`, `GET /conversations/:id/stream`. @default true */
+  streams?: boolean
   /** `POST /chat/completions`, OpenAI-compatible. @default true */
   completions?: boolean
   /** `GET /models`, OpenAI's list shape. @default true */
@@ -122,7 +128,8 @@ export interface LlmRelayOptions {
 /** The routes with every default applied. */
 export interface ResolvedRoutes {
   prefix: string
-  chat: boolean
+  start: boolean
+  streams: boolean
   completions: boolean
   models: boolean
   channels: boolean
@@ -242,7 +249,7 @@ function resolveRoutes (routes: RouteOptions | false | undefined): ResolvedRoute
     if (typeof value !== 'boolean') throw new TypeError(`${WHERE}routes.${name} must be a boolean (got ${describe(value)})`)
     return value
   }
-  return { prefix, chat: flag('chat'), completions: flag('completions'), models: flag('models'), channels: flag('channels') }
+  return { prefix, start: flag('start'), streams: flag('streams'), completions: flag('completions'), models: flag('models'), channels: flag('channels') }
 }
 
 function whole (name: string, value: unknown, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {

@@ -107,7 +107,7 @@ export async function registerRoutes (app: FastifyInstance, context: RoutesConte
       })
     }
 
-    await chatRoutes(api, { ...context, chat: routes.chat, completions: routes.completions })
+    await chatRoutes(api, { ...context, start: routes.start, streams: routes.streams, completions: routes.completions })
     if (routes.models) modelsRoute(api, { models: context.policy.models, defaultModel: context.defaultModel, upstream: context.upstream })
     if (routes.channels && context.channels !== undefined) {
       await channelRoutes(api, { ...context.settings, channels: context.channels, publishKeys: context.publishKeys, authorize: context.authorizeChannel })
