@@ -19,7 +19,7 @@ t.setTimeout(10 * 60_000)
 
 const run = promisify(execFile)
 const root = resolve(nginxDir, '..')
-const ourPackage = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as { version: string, devDependencies: Record<string, string> }
+const ourPackage = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as { version: string, devDependencies: Record<string, string>, overrides: unknown }
 const registry = await startLocalRegistry(join(root, 'package-lock.json'))
 const work = await mkdtemp(join(tmpdir(), 'llm-relay-package-'))
 t.teardown(async () => {
@@ -39,7 +39,9 @@ async function npm (cwd: string, args: string[]): Promise<string> {
 async function project (name: string, manifest: Record<string, unknown>, files: Record<string, string>): Promise<string> {
   const dir = join(work, name)
   await run('mkdir', ['-p', dir])
-  await writeFile(join(dir, 'package.json'), JSON.stringify({ name, private: true, type: 'module', ...manifest }, null, 2))
+  // A consumer on Node 20 like this project, with its overrides: Fastify's light-my-request asks
+  // for cookie 2, which needs Node 22 (the local registry has only what this project locked).
+  await writeFile(join(dir, 'package.json'), JSON.stringify({ name, private: true, type: 'module', overrides: ourPackage.overrides, ...manifest }, null, 2))
   for (const [file, text] of Object.entries(files)) await writeFile(join(dir, file), text)
   return dir
 }
