@@ -7,7 +7,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import fp from 'fastify-plugin'
 import { Channels } from '../lib/relay/channels.js'
-import type { RelayHooks, UpstreamStreamer } from '../lib/relay/generation.js'
+import type { UpstreamStreamer } from '../lib/relay/generation.js'
 import { RelayMetrics } from '../lib/relay/metrics.js'
 import { Relay } from '../lib/relay/relay.js'
 import type { RelayStore, StoreLog } from '../lib/relay/store.js'
@@ -66,11 +66,16 @@ async function llmRelayPlugin (fastify: FastifyInstance, options: LlmRelayOption
       journals: () => (store as Partial<MemoryStore>).size
     })
     : resolved.metrics === false ? undefined : resolved.metrics
+  const { maxStreamsPerClient, maxStreams, maxDurationMs, detachGraceMs, commitAfterMs } = resolved.limits
   const relay: Relay = resolved.relay ?? new Relay({
     upstream: upstream as UpstreamStreamer,
     store,
-    hooks: resolved.hooks as RelayHooks | undefined,
-    ...resolved.limits,
+    hooks: resolved.hooks,
+    maxStreamsPerClient,
+    maxStreams,
+    maxDurationMs,
+    detachGraceMs,
+    commitAfterMs,
     observer: metrics,
     log
   })
