@@ -40,6 +40,8 @@ export class ConfigError extends Error {
 }
 
 const FORMATS: readonly UpstreamFormat[] = ['openai', 'openai-responses', 'anthropic']
+/** pino's levels: another name would end the boot in a stack trace from pino itself. */
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
 /** Reads and validates the configuration; throws {@link ConfigError} naming the first bad variable. */
 export function readConfig (env: Record<string, string | undefined> = process.env): RelayConfig {
@@ -75,6 +77,10 @@ export function readConfig (env: Record<string, string | undefined> = process.en
     throw new ConfigError(`REDIS_URL must be a redis:// or rediss:// URL, got ${JSON.stringify(redisUrl)}`)
   }
   const trust = str('TRUST_PROXY')
+  const logLevel = (str('LOG_LEVEL') ?? 'info').toLowerCase()
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`)
+  }
 
   return {
     port: int('PORT', 3000, 0, 65535),
@@ -100,6 +106,6 @@ export function readConfig (env: Record<string, string | undefined> = process.en
     trustProxy: trust === undefined ? undefined : trust === 'true' ? true : trust,
     shutdownGraceMs: ms('SHUTDOWN_GRACE_MS', 10_000),
     requestTimeoutMs: ms('REQUEST_TIMEOUT_MS', 60_000),
-    logLevel: str('LOG_LEVEL') ?? 'info'
+    logLevel
   }
 }
