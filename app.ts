@@ -21,6 +21,7 @@ import relayPlugin from './plugins/relay.js'
 import { sendError } from './plugins/relay-http.js'
 import ssePlugin from './plugins/sse.js'
 import { LazyChildLogger } from './plugins/lazy-logger.js'
+import { answerClientError, answerRefusedRequests } from './plugins/client-errors.js'
 import demoRoutes from './examples/demo-routes.js'
 
 /** Options of {@link buildApp}; everything not given comes from the environment. */
@@ -77,9 +78,12 @@ export async function buildApp (options: AppOptions = {}): Promise<FastifyInstan
     frameworkErrors: (error, _request, reply) => {
       sendError(reply, ROUTER_ERRORS[error.code] ?? new RelayError('internal', 500, 'internal error'))
     },
+    // ...and so does a request Node's parser refuses (plugins/client-errors.ts).
+    clientErrorHandler: answerClientError,
     // Each request's logger (its reqId) is made when it first logs at an enabled level.
     ...(options.logger === false ? {} : { childLoggerFactory: lazyRequestLogger })
   })
+  answerRefusedRequests(app.server)
 
   let upstreamUrl = config.upstreamUrl
   if (options.upstream === undefined && upstreamUrl === undefined) {
