@@ -22,6 +22,7 @@ import { sendError } from './plugins/relay-http.js'
 import ssePlugin from './plugins/sse.js'
 import { LazyChildLogger } from './plugins/lazy-logger.js'
 import { answerClientError, answerRefusedRequests } from './plugins/client-errors.js'
+import { RequestLogController, serializeRequest } from './plugins/request-log.js'
 import demoRoutes from './examples/demo-routes.js'
 
 /** Options of {@link buildApp}; everything not given comes from the environment. */
@@ -61,9 +62,11 @@ export async function buildApp (options: AppOptions = {}): Promise<FastifyInstan
   const app = Fastify({
     logger: options.logger ?? {
       level: config.logLevel,
-      // Keys never reach a log line, whatever a request carries.
-      redact: ['req.headers.authorization', 'req.headers["x-api-key"]']
+      // Keys never reach a log line, whatever a request carries: nor does a query string (plugins/request-log.ts).
+      redact: ['req.headers.authorization', 'req.headers["x-api-key"]'],
+      serializers: { req: serializeRequest }
     },
+    logController: new RequestLogController(),
     bodyLimit: config.maxBodyBytes,
     trustProxy: config.trustProxy ?? false,
     // Receiving a whole request (headers and body) has a deadline, or a client that stalls its body
