@@ -23,6 +23,7 @@ import ssePlugin from './plugins/sse.js'
 import { LazyChildLogger } from './plugins/lazy-logger.js'
 import { answerClientError, answerRefusedRequests } from './plugins/client-errors.js'
 import { RequestLogController, serializeRequest } from './plugins/request-log.js'
+import corsPlugin from './plugins/cors.js'
 import demoRoutes from './examples/demo-routes.js'
 
 /** Options of {@link buildApp}; everything not given comes from the environment. */
@@ -148,6 +149,8 @@ export async function buildApp (options: AppOptions = {}): Promise<FastifyInstan
   app.addHook('preClose', async () => { await relay.shutdown(0) })
   app.addHook('onClose', async () => { await store.close() })
 
+  // First, so its headers are on every answer, streams and errors included (plugins/cors.ts).
+  await app.register(corsPlugin, { origins: config.corsOrigins, credentials: config.corsCredentials })
   await app.register(ssePlugin, { heartbeatMs: config.heartbeatMs })
   await app.register(relayPlugin, {
     relay,

@@ -32,6 +32,10 @@ export interface RelayConfig {
   requestTimeoutMs: number
   /** Pino level (`LOG_LEVEL`). */
   logLevel: string
+  /** Origins whose pages may call the relay (`CORS_ORIGINS`, normalized); `['*']`: any; empty: no CORS headers. */
+  corsOrigins: string[]
+  /** Whether those pages may send cookies along (`CORS_CREDENTIALS`). */
+  corsCredentials: boolean
 }
 
 /** A configuration variable has a value the relay cannot use. The message names the variable. */
@@ -42,6 +46,23 @@ export class ConfigError extends Error {
 const FORMATS: readonly UpstreamFormat[] = ['openai', 'openai-responses', 'anthropic']
 /** pino's levels: another name would end the boot in a stack trace from pino itself. */
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+
+/**
+ * A `CORS_ORIGINS` entry as browsers send it in `Origin` (`scheme://host[:port]`, lower case,
+ * no default port), so it can be compared exactly; `*` stays `*`.
+ */
+function origin (entry: string): string {
+  if (entry === '*') return entry
+  let url: URL | undefined
+  try {
+    url = new URL(entry)
+  } catch {}
+  // Only an origin: no path, query, fragment or user.
+  if (url === undefined || !/^https?:$/.test(url.protocol) || url.href !== `${url.origin}/`) {
+    throw new ConfigError(`CORS_ORIGINS entries must be origins like https://app.example.com (scheme, host, optional port; no path), got ${JSON.stringify(entry)}`)
+  }
+  return url.origin
+}
 
 /** Reads and validates the configuration; throws {@link ConfigError} naming the first bad variable. */
 export function readConfig (env: Record<string, string | undefined> = process.env): RelayConfig {
@@ -63,6 +84,12 @@ export function readConfig (env: Record<string, string | undefined> = process.en
   const ms = (name: string, fallback: number, min = 0): number =>
     int(name, fallback, min, MAX_TIMER_MS, `${MAX_TIMER_MS} ms (about 24.8 days)`)
   const list = (name: string): string[] => (str(name) ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '')
+  const bool = (name: string, fallback: boolean): boolean => {
+    const raw = str(name)?.toLowerCase()
+    if (raw === undefined) return fallback
+    if (raw !== 'true' && raw !== 'false') throw new ConfigError(`${name} must be true or false, got ${JSON.stringify(raw)}`)
+    return raw === 'true'
+  }
 
   const upstreamUrl = str('UPSTREAM_URL')
   if (upstreamUrl !== undefined && !/^https?:\/\/[^/]/.test(upstreamUrl)) {
@@ -80,6 +107,11 @@ export function readConfig (env: Record<string, string | undefined> = process.en
   const logLevel = (str('LOG_LEVEL') ?? 'info').toLowerCase()
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
     throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`)
+  }
+  const corsOrigins = list('CORS_ORIGINS').map(origin)
+  const corsCredentials = bool('CORS_CREDENTIALS', false)
+  if (corsCredentials && corsOrigins.includes('*')) {
+    throw new ConfigError('CORS_CREDENTIALS=true needs the origins listed in CORS_ORIGINS (browsers refuse credentials with "*")')
   }
 
   return {
@@ -106,6 +138,8 @@ export function readConfig (env: Record<string, string | undefined> = process.en
     trustProxy: trust === undefined ? undefined : trust === 'true' ? true : trust,
     shutdownGraceMs: ms('SHUTDOWN_GRACE_MS', 10_000),
     requestTimeoutMs: ms('REQUEST_TIMEOUT_MS', 60_000),
-    logLevel
+    logLevel,
+    corsOrigins,
+    corsCredentials
   }
 }
