@@ -14,6 +14,7 @@ const root = resolve(nginxDir, '..')
 const pkg = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as {
   dependencies?: Record<string, string>
   devDependencies?: Record<string, string>
+  scripts?: Record<string, string>
 }
 
 /** The packages a module graph imports at run time, following relative imports from `entries`. */
@@ -58,6 +59,9 @@ t.test('the Dockerfile builds with dev dependencies and runs without them, as a 
   const stages = text.split(/^FROM /m).slice(1)
   t.equal(stages.length, 2, 'two stages')
   t.match(stages[0], /RUN npm ci --no-audit/)
+  if (pkg.scripts?.prepare !== undefined) {
+    t.match(stages[0], /RUN npm ci [^\n]*--ignore-scripts/, 'the package\'s prepare (a build) does not run before the sources are copied')
+  }
   t.match(stages[0], /npm run build/)
   t.match(stages[1], /RUN npm ci --omit=dev/)
   t.match(stages[1], /^USER node$/m)
