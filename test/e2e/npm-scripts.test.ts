@@ -25,6 +25,9 @@ async function npm (cwd: string, args: string[]): Promise<{ code: number | null,
   return { code, output }
 }
 
+/** A TypeScript server entry that prints `server WORD` (typed, so tsc has something to strip). */
+const sourceSaying = (word: string): string => `const word: string = ${JSON.stringify(word)}\nconsole.log('server ' + word)\n`
+
 t.test('npm start builds a project only when one of its sources changed', async (t) => {
   // A one-file project with this package's scripts and tsconfig files, and its node_modules (tsc).
   const dir = await mkdtemp(join(tmpdir(), 'relay-npm-start-'))
@@ -39,7 +42,7 @@ t.test('npm start builds a project only when one of its sources changed', async 
   await symlink(join(root, 'node_modules'), join(dir, 'node_modules'))
   const source = join(dir, 'server.ts')
   const built = join(dir, 'dist', 'server.js')
-  await writeFile(source, 'const version: string = \'first\'\nconsole.log(`server ${version}`)\n')
+  await writeFile(source, sourceSaying('first'))
 
   const first = await npm(dir, ['start'])
   t.equal(first.code, 0, first.output)
@@ -51,7 +54,7 @@ t.test('npm start builds a project only when one of its sources changed', async 
   t.match(second.output, /server first/)
   t.equal((await stat(built)).mtimeMs, builtAt, 'nothing changed: nothing is compiled again')
 
-  await writeFile(source, 'const version: string = \'second\'\nconsole.log(`server ${version}`)\n')
+  await writeFile(source, sourceSaying('second'))
   const third = await npm(dir, ['start'])
   t.equal(third.code, 0, third.output)
   t.match(third.output, /server second/, 'a changed source is compiled before the start')
