@@ -6,8 +6,9 @@
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 # Dependencies first, so editing the source does not invalidate the npm ci layer.
+# --ignore-scripts: the package's `prepare` builds, and the sources are not here yet.
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+RUN npm ci --no-audit --no-fund --ignore-scripts
 COPY . .
 # public/ is optional in the source tree; the final stage copies it either way.
 RUN npm run build && mkdir -p public

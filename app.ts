@@ -17,6 +17,9 @@ import llmRelay from './plugins/llm-relay.js'
 import type { PrepareRequest } from './plugins/options.js'
 import { sendError } from './plugins/relay-http.js'
 import { LazyChildLogger } from './plugins/lazy-logger.js'
+import { answerClientError, answerRefusedRequests } from './plugins/client-errors.js'
+import { RequestLogController, serializeRequest } from './plugins/request-log.js'
+import corsPlugin from './plugins/cors.js'
 import demoRoutes from './examples/demo-routes.js'
 
 /** Options of {@link buildApp}; everything not given comes from the environment. */
@@ -57,9 +60,11 @@ export async function buildApp (options: AppOptions = {}): Promise<FastifyInstan
   const app = Fastify({
     logger: options.logger ?? {
       level: config.logLevel,
-      // Keys never reach a log line, whatever a request carries.
-      redact: ['req.headers.authorization', 'req.headers["x-api-key"]']
+      // Keys never reach a log line, whatever a request carries: nor does a query string (plugins/request-log.ts).
+      redact: ['req.headers.authorization', 'req.headers["x-api-key"]'],
+      serializers: { req: serializeRequest }
     },
+    logController: new RequestLogController(),
     bodyLimit: config.maxBodyBytes,
     trustProxy: config.trustProxy ?? false,
     // Receiving a whole request (headers and body) has a deadline, or a client that stalls its body
@@ -77,9 +82,12 @@ export async function buildApp (options: AppOptions = {}): Promise<FastifyInstan
     frameworkErrors: (error, _request, reply) => {
       sendError(reply, ROUTER_ERRORS[error.code] ?? new RelayError('internal', 500, 'internal error'))
     },
+    // ...and so does a request Node's parser refuses (plugins/client-errors.ts).
+    clientErrorHandler: answerClientError,
     // Each request's logger (its reqId) is made when it first logs at an enabled level.
     ...(options.logger === false ? {} : { childLoggerFactory: lazyRequestLogger })
   })
+  answerRefusedRequests(app.server)
 
   let upstream: UpstreamStreamer | UpstreamClientOptions | undefined = options.upstream
   if (upstream === undefined) {
@@ -104,6 +112,8 @@ export async function buildApp (options: AppOptions = {}): Promise<FastifyInstan
   }
 
   app.decorate('relayConfig', config)
+  // First, so its headers are on every answer, streams and errors included (plugins/cors.ts).
+  await app.register(corsPlugin, { origins: config.corsOrigins, credentials: config.corsCredentials })
   // The whole relay in one call: the service is one use of the plugin.
   await app.register(llmRelay, {
     upstream,

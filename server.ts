@@ -19,7 +19,15 @@ async function main (): Promise<void> {
     throw err
   }
   const app = await buildApp()
-  await app.listen({ port: config.port, host: config.host })
+  try {
+    await app.listen({ port: config.port, host: config.host })
+  } catch (err) {
+    const why = listenFailure(err as NodeJS.ErrnoException, config.port, config.host)
+    if (why === undefined) throw err
+    console.error(`fastify-llm-relay: ${why}`)
+    await app.close()
+    process.exit(1)
+  }
 
   let stopping = false
   const stop = (signal: string): void => {
@@ -33,6 +41,18 @@ async function main (): Promise<void> {
   }
   process.once('SIGTERM', () => stop('SIGTERM'))
   process.once('SIGINT', () => stop('SIGINT'))
+}
+
+/** A listen error the operator fixes with PORT or HOST, as one line (else `undefined`: a real crash). */
+function listenFailure (err: NodeJS.ErrnoException, port: number, host: string): string | undefined {
+  switch (err.code) {
+    case 'EADDRINUSE': return `port ${port} on ${host} is in use (set PORT)`
+    case 'EACCES': return `no permission to listen on port ${port} of ${host} (ports below 1024 need privileges: set PORT)`
+    case 'EADDRNOTAVAIL': return `${host} is not an address of this machine (set HOST)`
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN': return `HOST ${host} does not resolve to an address (set HOST)`
+    default: return undefined
+  }
 }
 
 await main()

@@ -1,20 +1,22 @@
 /**
- * The classic SSE demos, as small examples. The clock shows `reply.sse()` on its own; the
- * ticker and order progress are built on channels, so any number of readers share one producer
- * (one timer for the ticker, one job per order) instead of one timer per connection, and a
- * reader that drops resumes with `Last-Event-ID`.
+ * The classic SSE demos, as small examples. The clock shows `reply.sse()` on its own, and the
+ * typing demo `reply.sse()` over an async generator, one character per event; the ticker and
+ * order progress are built on channels, so any number of readers share one producer (one timer
+ * for the ticker, one job per order) instead of one timer per connection. A reader that drops
+ * resumes with `Last-Event-ID`. Their pages are in public/demo/ (`/demo/clock.html`, …).
  *
  * ```ts
  * await app.register(ssePlugin)
- * await app.register(demoRoutes, { channels })   // GET /demo/clock, /demo/ticker, /demo/orders/:id/progress
+ * await app.register(demoRoutes, { channels })   // GET /demo/clock, /demo/ticker, /demo/typing, /demo/orders/:id/progress
  * ```
  */
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import type { Channels } from '../lib/relay/channels.js'
 import { RelayError } from '../lib/relay/errors.js'
 import { openChannelStream } from '../plugins/channel-routes.js'
 import { sendError } from '../plugins/relay-http.js'
+import type { SseEvent } from '../lib/sse/index.js'
 
 export interface DemoRoutesOptions {
   /** Where the ticker and the orders publish. */
@@ -25,13 +27,34 @@ export interface DemoRoutesOptions {
   tickerIntervalMs?: number
   /** Time between two progress steps of an order. @default 500 */
   progressStepMs?: number
+  /** Time between two characters of the typing demo. @default 60 */
+  typingCharMs?: number
 }
 
 const SYMBOLS = ['ACME', 'GLOBEX', 'INITECH', 'UMBRELLA'] as const
 
+/** What the typing demo types when not given `?text=`. */
+const TYPING_TEXT = 'Hello! Each character of this sentence is its own server-sent event, with its own id. ' +
+  'Drop the connection halfway: EventSource comes back with Last-Event-ID and the text goes on where it stopped. ✨'
+
+/** The `Last-Event-ID` a reconnecting reader sends (EventSource: the header), when it is an event id of ours. */
+function lastEventIdOf (request: FastifyRequest): number | undefined {
+  const header = request.headers['last-event-id']
+  return typeof header === 'string' && /^\d{1,15}$/.test(header) ? Number(header) : undefined
+}
+
+/** Events `char` with id N for the Nth character (code point) of `text`, from after `afterId`, `charMs` apart. */
+async function * typeOut (text: string, afterId: number, charMs: number): AsyncGenerator<SseEvent> {
+  const chars = Array.from(text)
+  for (let i = afterId; i < chars.length; i++) {
+    if (i > afterId) await sleep(charMs)
+    yield { id: String(i + 1), event: 'char', data: { char: chars[i] } }
+  }
+}
+
 export const demoRoutes: FastifyPluginAsync<DemoRoutesOptions> = async (app, options) => {
   if (!app.hasReplyDecorator('sse')) throw new Error('demoRoutes: register the fastify-llm-relay-sse plugin first')
-  const { channels, clockIntervalMs = 1000, tickerIntervalMs = 1000, progressStepMs = 500 } = options
+  const { channels, clockIntervalMs = 1000, tickerIntervalMs = 1000, progressStepMs = 500, typingCharMs = 60 } = options
   // Stops the shared producers (the ticker, running orders) when the app closes.
   const closing = new AbortController()
   let ticker: NodeJS.Timeout | undefined
@@ -42,8 +65,11 @@ export const demoRoutes: FastifyPluginAsync<DemoRoutesOptions> = async (app, opt
   // The demos are registered beside the relay, not inside it, so its error handler does not
   // cover them: a store failure (Redis away: `store_unavailable`) gets the same JSON 503 with
   // `retry-after` here (this plugin's context only); anything else goes to the app's handler.
+  // A request the routes' schemas refuse gets the same JSON 400 as the API's.
   app.setErrorHandler(async (err, _request, reply) => {
     if (err instanceof RelayError) return sendError(reply, err)
+    const { validation, message } = err as FastifyError
+    if (validation !== undefined) return sendError(reply, new RelayError('invalid_request', 400, message))
     throw err
   })
 
@@ -53,9 +79,7 @@ export const demoRoutes: FastifyPluginAsync<DemoRoutesOptions> = async (app, opt
    * that fails gets a 503, not a 200 stream that never receives anything.
    */
   const serveChannel = async (request: FastifyRequest, reply: FastifyReply, channel: string, afterId: number): Promise<void> => {
-    const header = request.headers['last-event-id']
-    const from = typeof header === 'string' && /^\d+$/.test(header) ? Number(header) : afterId
-    const { stream, unsubscribe } = await openChannelStream(reply, channels, channel, from)
+    const { stream, unsubscribe } = await openChannelStream(reply, channels, channel, lastEventIdOf(request) ?? afterId)
     stream.onClose(unsubscribe)
   }
 
@@ -66,6 +90,14 @@ export const demoRoutes: FastifyPluginAsync<DemoRoutesOptions> = async (app, opt
     tick()
     const timer = setInterval(tick, clockIntervalMs)
     stream.onClose(() => { clearInterval(timer) })
+  })
+
+  // The iterable style: one character per event, each with its id, so a reader that drops is
+  // given the rest of the text after its Last-Event-ID; the stream closes (done) at the end.
+  app.get<{ Querystring: { text?: string } }>('/demo/typing', {
+    schema: { querystring: { type: 'object', properties: { text: { type: 'string', minLength: 1, maxLength: 1000 } } } }
+  }, async (request, reply) => {
+    reply.sse(typeOut(request.query.text ?? TYPING_TEXT, lastEventIdOf(request) ?? 0, typingCharMs))
   })
 
   // One random-walk producer for every reader, started by the first one.

@@ -42,6 +42,10 @@ export interface RelayConfig {
   maxChoices: number
   /** With no token after this long, a stream commits (`COMMIT_AFTER_MS`); 0 = never. */
   commitAfterMs: number
+  /** Origins whose pages may call the relay (`CORS_ORIGINS`, normalized); `['*']`: any; empty: no CORS headers. */
+  corsOrigins: string[]
+  /** Whether those pages may send cookies along (`CORS_CREDENTIALS`). */
+  corsCredentials: boolean
 }
 
 /** A configuration variable has a value the relay cannot use. The message names the variable. */
@@ -50,6 +54,25 @@ export class ConfigError extends Error {
 }
 
 const FORMATS: readonly UpstreamFormat[] = ['openai', 'openai-responses', 'anthropic']
+/** pino's levels: another name would end the boot in a stack trace from pino itself. */
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+
+/**
+ * A `CORS_ORIGINS` entry as browsers send it in `Origin` (`scheme://host[:port]`, lower case,
+ * no default port), so it can be compared exactly; `*` stays `*`.
+ */
+function origin (entry: string): string {
+  if (entry === '*') return entry
+  let url: URL | undefined
+  try {
+    url = new URL(entry)
+  } catch {}
+  // Only an origin: no path, query, fragment or user.
+  if (url === undefined || !/^https?:$/.test(url.protocol) || url.href !== `${url.origin}/`) {
+    throw new ConfigError(`CORS_ORIGINS entries must be origins like https://app.example.com (scheme, host, optional port; no path), got ${JSON.stringify(entry)}`)
+  }
+  return url.origin
+}
 
 /** Reads and validates the configuration; throws {@link ConfigError} naming the first bad variable. */
 export function readConfig (env: Record<string, string | undefined> = process.env): RelayConfig {
@@ -71,6 +94,12 @@ export function readConfig (env: Record<string, string | undefined> = process.en
   const ms = (name: string, fallback: number, min = 0): number =>
     int(name, fallback, min, MAX_TIMER_MS, `${MAX_TIMER_MS} ms (about 24.8 days)`)
   const list = (name: string): string[] => (str(name) ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '')
+  const bool = (name: string, fallback: boolean): boolean => {
+    const raw = str(name)?.toLowerCase()
+    if (raw === undefined) return fallback
+    if (raw !== 'true' && raw !== 'false') throw new ConfigError(`${name} must be true or false, got ${JSON.stringify(raw)}`)
+    return raw === 'true'
+  }
 
   const upstreamUrl = str('UPSTREAM_URL')
   if (upstreamUrl !== undefined && !/^https?:\/\/[^/]/.test(upstreamUrl)) {
@@ -91,6 +120,15 @@ export function readConfig (env: Record<string, string | undefined> = process.en
     throw new ConfigError(`UPSTREAM_MODEL (${JSON.stringify(model)}) must be one of UPSTREAM_MODELS (${models.join(', ')})`)
   }
   const maxOutputTokens = str('MAX_OUTPUT_TOKENS') === undefined ? undefined : int('MAX_OUTPUT_TOKENS', 0, 1)
+  const logLevel = (str('LOG_LEVEL') ?? 'info').toLowerCase()
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`)
+  }
+  const corsOrigins = list('CORS_ORIGINS').map(origin)
+  const corsCredentials = bool('CORS_CREDENTIALS', false)
+  if (corsCredentials && corsOrigins.includes('*')) {
+    throw new ConfigError('CORS_CREDENTIALS=true needs the origins listed in CORS_ORIGINS (browsers refuse credentials with "*")')
+  }
 
   return {
     port: int('PORT', 3000, 0, 65535),
@@ -117,12 +155,14 @@ export function readConfig (env: Record<string, string | undefined> = process.en
     trustProxy: trust === undefined ? undefined : trust === 'true' ? true : trust,
     shutdownGraceMs: ms('SHUTDOWN_GRACE_MS', 10_000),
     requestTimeoutMs: ms('REQUEST_TIMEOUT_MS', 60_000),
-    logLevel: str('LOG_LEVEL') ?? 'info',
     upstreamModels: models.length > 0 ? models : undefined,
     maxOutputTokens,
     // Not trimmed: a prompt is text, and its surrounding whitespace is the operator's.
     systemPrompt: env.SYSTEM_PROMPT === undefined || env.SYSTEM_PROMPT.trim() === '' ? undefined : env.SYSTEM_PROMPT,
     maxChoices: int('MAX_CHOICES', 1, 1, 128),
-    commitAfterMs: ms('COMMIT_AFTER_MS', 10_000)
+    commitAfterMs: ms('COMMIT_AFTER_MS', 10_000),
+    logLevel,
+    corsOrigins,
+    corsCredentials
   }
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Makes sure the system programs the suite drives for real are present: nginx, redis-server,
-// Chromium, curl, openssl, docker-compose (to validate the compose file) and Debian's
-// python3-requests (the Python example client). On Debian as root the missing ones are
+// Chromium, curl, openssl, docker-compose (to validate the compose file), Debian's
+// python3-requests (the Python example client) and a JDK (the Java example client, run with
+// `java RelayClient.java`, which compiles it in memory: javac's compiler is needed too). On Debian as root the missing ones are
 // installed with apt-get; anywhere else we say what to install and fail — a missing part
 // is never a silently skipped test.
 import { execFileSync, spawnSync } from 'node:child_process'
@@ -19,7 +20,8 @@ const needs = [
     check: () => spawnSync('/usr/bin/python3', ['-c', 'import requests'], { stdio: 'ignore' }).status === 0,
     pkg: 'python3-requests',
     what: 'python3 with requests (/usr/bin/python3)'
-  }
+  },
+  { check: () => has('java') && has('javac'), pkg: 'default-jdk-headless', what: 'a JDK (java and javac)' }
 ]
 
 function has (program) {

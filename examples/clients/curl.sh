@@ -3,13 +3,16 @@
 #
 #   sh curl.sh [BASE_URL] [PROMPT | JSON_BODY]
 #
-# BASE_URL defaults to http://localhost:8080 (nginx in docker-compose.yml). The second argument
-# is a prompt, or, when it starts with "{", the whole request body. Set RELAY_API_KEY when the
-# relay has RELAY_API_KEYS. Prints the stream as it arrives (each `data:` line is one event;
-# concatenate the `content` of the "delta" events for the text).
+# BASE_URL: the argument, else $RELAY_URL, else http://127.0.0.1:3000 (`npm start`; nginx in
+# docker-compose.yml is http://localhost:8080). The second argument is a prompt, or, when it
+# starts with "{", the whole request body. Set RELAY_API_KEY when the relay has RELAY_API_KEYS.
+# Prints the stream as it arrives (each `data:` line is one event; concatenate the `content` of
+# the "delta" events for the text). When the relay answers an error before streaming, that
+# answer is the one line printed (`{"error":{"code","message"}}`, exit 22); when it cannot be
+# reached, one line on stderr says so (curl's exit status).
 set -eu
 
-base=${1:-http://localhost:8080}
+base=${1:-${RELAY_URL:-http://127.0.0.1:3000}}
 arg=${2:-Hello!}
 case $arg in
   '{'*) body=$arg ;;
@@ -31,4 +34,17 @@ set -- -sS -N --fail-with-body \
 if [ -n "${RELAY_API_KEY:-}" ]; then
   set -- "$@" -H "authorization: Bearer $RELAY_API_KEY"
 fi
-exec curl "$@" "${base%/}/v1/chat/stream"
+
+# curl's own message ("curl: (7) Failed to connect to …") is kept aside, to say it in one line.
+errors=$(mktemp)
+trap 'rm -f "$errors"' EXIT
+status=0
+curl "$@" "${base%/}/v1/chat/stream" 2>"$errors" || status=$?
+why=$(sed -e 's/^curl: ([0-9]*) //' "$errors" | head -n 1)
+case $status in
+  0) ;;
+  22) echo ;;  # the relay's JSON error is printed: end its line
+  6 | 7 | 28) echo "curl.sh: cannot reach the relay at $base ($why)" >&2 ;;
+  *) echo "curl.sh: the stream from $base failed ($why)" >&2 ;;
+esac
+exit $status

@@ -3,27 +3,54 @@
 
     python3 python-requests.py [BASE_URL] [PROMPT | JSON_BODY]
 
-BASE_URL defaults to http://localhost:8080 (nginx in docker-compose.yml). The second argument is
-a prompt, or, when it starts with "{", the whole request body. Set RELAY_API_KEY when the relay
-has RELAY_API_KEYS. The answer's text goes to stdout exactly as generated; everything else to
-stderr. Exit status: 0 for a complete answer, 1 otherwise.
+BASE_URL: the argument, else $RELAY_URL, else http://127.0.0.1:3000 (`npm start`; nginx in
+docker-compose.yml is http://localhost:8080). The second argument is a prompt, or, when it starts
+with "{", the whole request body. Set RELAY_API_KEY when the relay has RELAY_API_KEYS. The
+answer's text goes to stdout exactly as generated; everything else to stderr. Exit status: 0 for
+a complete answer; otherwise 1, with one line saying why (relay unreachable, an error answer, a
+failed answer).
 
 Needs only `requests` (Debian: python3-requests).
 """
 import json
 import os
+import re
 import sys
 import time
 
 import requests
 
-base = (sys.argv[1] if len(sys.argv) > 1 else "http://localhost:8080").rstrip("/")
+base = (sys.argv[1] if len(sys.argv) > 1 else os.environ.get("RELAY_URL") or "http://127.0.0.1:3000").rstrip("/")
 arg = sys.argv[2] if len(sys.argv) > 2 else "Hello!"
 body = json.loads(arg) if arg.startswith("{") else {"messages": [{"role": "user", "content": arg}]}
 
 headers = {"Accept": "text/event-stream"}
 if os.environ.get("RELAY_API_KEY"):
     headers["Authorization"] = "Bearer " + os.environ["RELAY_API_KEY"]
+
+
+printed = False
+
+
+def fail(why):
+    """One line on stderr (after the text's line, if any), exit 1."""
+    print(("\n" if printed else "") + "python-requests.py: " + why, file=sys.stderr)
+    sys.exit(1)
+
+
+def cause(err):
+    """The OS's words inside requests' long message ("Connection refused"), else the error's type."""
+    found = re.search(r"\[Errno -?\d+\] ([^'\")]+)", str(err))
+    return found.group(1) if found else type(err).__name__
+
+
+def error_answer(response):
+    """The relay's {"error":{"code","message"}} as "STATUS code: message" (or the start of another body)."""
+    try:
+        error = response.json()["error"]
+        return f"{response.status_code} {error['code']}: {error['message']}"
+    except (ValueError, KeyError, TypeError):
+        return f"{response.status_code} " + " ".join(response.text[:200].split())
 
 
 def events(response):
@@ -56,6 +83,7 @@ def events(response):
 
 stream_id = None
 last_event_id = None
+failure = None
 retry_s = 3.0
 for attempt in range(6):
     if attempt > 0:
@@ -76,18 +104,20 @@ for attempt in range(6):
         with response:
             if response.status_code != 200:
                 # Before the first token the relay answers with a real status and a JSON error.
-                print(f"HTTP {response.status_code}: {response.text}", file=sys.stderr)
-                sys.exit(1)
+                fail("the relay answered " + error_answer(response))
             stream_id = stream_id or response.headers.get("x-stream-id")
             for event, event_id, data in events(response):
                 if event_id is not None:
                     last_event_id = event_id
                 if event == "close":
                     reason = json.loads(data).get("reason")
-                    print(f"\n[close: {reason}]", file=sys.stderr)
-                    sys.exit(0 if reason == "done" else 1)
+                    if reason != "done":
+                        fail(failure or "the answer ended: " + str(reason))
+                    print("\n[close: done]", file=sys.stderr)
+                    sys.exit(0)
                 if event == "error":
-                    print(f"\n[error: {data}]", file=sys.stderr)
+                    error = json.loads(data)
+                    failure = f"the answer failed: {error.get('code')}: {error.get('message')}"
                     continue  # `close` with reason "error" follows
                 if data == "[DONE]":
                     continue
@@ -95,12 +125,13 @@ for attempt in range(6):
                 if message.get("type") == "delta":
                     sys.stdout.write(message["content"])
                     sys.stdout.flush()
+                    printed = True
         print("\n[connection ended before close: resuming]", file=sys.stderr)
     except requests.RequestException as err:
+        if stream_id is None:
+            # Never started: nothing to resume, and a retry would start another generation.
+            fail(f"cannot reach the relay at {base} ({cause(err)})")
         # Dropped connection, or no byte for 60 s (heartbeats come every HEARTBEAT_MS).
         print(f"\n[{type(err).__name__}: resuming]", file=sys.stderr)
-        if stream_id is None:
-            sys.exit(1)  # never started: nothing to resume, and a retry would start another
 
-print("\n[gave up]", file=sys.stderr)
-sys.exit(1)
+fail(f"lost the stream at {base} and could not resume")

@@ -15,6 +15,7 @@ const pkg = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as {
   dependencies?: Record<string, string>
   peerDependencies?: Record<string, string>
   devDependencies?: Record<string, string>
+  scripts?: Record<string, string>
 }
 
 /**
@@ -83,6 +84,9 @@ t.test('the Dockerfile builds with dev dependencies and runs without them, as a 
   const stages = text.split(/^FROM /m).slice(1)
   t.equal(stages.length, 2, 'two stages')
   t.match(stages[0], /RUN npm ci --no-audit/)
+  if (pkg.scripts?.prepare !== undefined) {
+    t.match(stages[0], /RUN npm ci [^\n]*--ignore-scripts/, 'the package\'s prepare (a build) does not run before the sources are copied')
+  }
   t.match(stages[0], /npm run build/)
   t.match(stages[1], /RUN npm ci --omit=dev/)
   t.match(stages[1], /^USER node$/m)

@@ -18,7 +18,7 @@ const TEXT = TOKENS.join('')
 interface Run { code: number | null, stdout: string, stderr: string, ms: number }
 
 /** Runs one example client to completion (bounded), capturing its output as UTF-8. */
-async function run (command: string, args: string[], timeoutMs = 30_000): Promise<Run> {
+async function run (command: string, args: string[], timeoutMs = 60_000): Promise<Run> {
   const start = Date.now()
   // LC_ALL=C.UTF-8: the examples print text; a C locale would make Python refuse non-ASCII.
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C.UTF-8' } })
@@ -37,7 +37,9 @@ const textClients: Record<string, (base: string, body: string) => [string, strin
   'python-requests.py': (base, body) => ['/usr/bin/python3', [join(examples, 'python-requests.py'), base, body]],
   'node-eventsource.mjs': (base, body) => [process.execPath, [join(examples, 'node-eventsource.mjs'), base, body]],
   'fetch-event-source.mjs': (base, body) => [process.execPath, [join(examples, 'fetch-event-source.mjs'), base, body]],
-  'openai-sdk.mjs': (base, body) => [process.execPath, [join(examples, 'openai-sdk.mjs'), base, body]]
+  'openai-sdk.mjs': (base, body) => [process.execPath, [join(examples, 'openai-sdk.mjs'), base, body]],
+  // One file run by `java` itself (compiled in memory: a few seconds on a loaded machine).
+  'java/RelayClient.java': (base, body) => ['java', [join(examples, 'java', 'RelayClient.java'), base, body]]
 }
 
 /** curl prints the raw stream: the text is the `delta` contents a spec parser finds in it. */
@@ -101,7 +103,7 @@ t.test('the resuming clients survive a cut mid-answer and print the exact text o
     // tokenDelayMs applies before every token after the first: 2 tokens, one 2.5 s pause.
     mock: { tokens: [half.join(''), rest.join('')], firstTokenDelayMs: 0, tokenDelayMs: 2500, jitterMs: 0 }
   })
-  const resumable = ['python-requests.py', 'node-eventsource.mjs', 'fetch-event-source.mjs'] as const
+  const resumable = ['python-requests.py', 'node-eventsource.mjs', 'fetch-event-source.mjs', 'java/RelayClient.java'] as const
   const runs = await Promise.all(resumable.map(async (name) => {
     const cmd = textClients[name]
     if (cmd === undefined) throw new Error(name)
@@ -116,7 +118,7 @@ t.test('the resuming clients survive a cut mid-answer and print the exact text o
       t.comment(`${name}: ${r.ms} ms`)
     })
   }
-  // python + fetch-event-source resume once each; EventSource reads with GET from the start.
-  t.ok(resumes.length >= 4, `${resumes.length} GET resumes through nginx`)
+  // python, fetch-event-source and Java resume once each; EventSource reads with GET from the start.
+  t.ok(resumes.length >= 5, `${resumes.length} GET resumes through nginx`)
   t.match(nginx.errorLog(), /upstream timed out/, 'nginx did cut the streams')
 })

@@ -59,6 +59,7 @@ t.test('npm pack builds the package: dist with every entry point, the licence, n
   t.ok(files.includes('public/index.html'), 'the chat page the service serves')
   t.notOk(files.some((f) => f.startsWith('test/') || f.startsWith('dist/test/') || f.startsWith('bench/')), 'no tests, no benchmarks')
   t.notOk(files.some((f) => f.endsWith('.ts') && !f.endsWith('.d.ts')), 'no TypeScript sources')
+  t.notOk(files.some((f) => f.endsWith('.tsbuildinfo') || f.endsWith('.map')), 'no build state, no source maps')
   t.notOk(files.some((f) => f.includes('chat-service')), 'the example service (dev dependencies) is not in it')
 })
 

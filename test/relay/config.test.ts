@@ -1,13 +1,9 @@
 import t from 'tap'
 import type { Test } from 'tap'
-import { spawn } from 'node:child_process'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { ConfigError, readConfig } from '../../lib/config.js'
 import type { RelayConfig } from '../../lib/config.js'
 import { MAX_TIMER_MS, resolveSseOptions } from '../../lib/sse/options.js'
-
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
+import { runRelayProcessToExit } from '../fixtures/relay-process.js'
 
 /** Node runs a timer above this after 1 ms instead (TimeoutOverflowWarning). */
 const NODE_TIMER_LIMIT = 2_147_483_647
@@ -111,35 +107,21 @@ t.test('SSE options (library users) refuse ms values above the same limit with a
 })
 
 t.test('the server entry with HEARTBEAT_MS=3000000000 exits non-zero with one line naming it, no stack trace', async (t) => {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server.ts'], {
-    cwd: root,
-    env: { ...process.env, HEARTBEAT_MS: '3000000000', PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
-  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
-  const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolve) => {
-    child.once('exit', (code, signal) => resolve({ code, signal }))
-  })
-  let timer: NodeJS.Timeout | undefined
-  const timedOut = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), 20_000) })
-  t.teardown(() => {
-    clearTimeout(timer)
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-  })
-
-  const result = await Promise.race([exited, timedOut])
-  if (result === 'timeout') {
-    t.fail(`the process still ran after 20 s (a bad HEARTBEAT_MS was not refused):\n${stdout}${stderr}`)
-    return
-  }
+  const result = await runRelayProcessToExit({ HEARTBEAT_MS: '3000000000' }, 20_000)
+  t.notOk(result.timedOut, `the process exited by itself (a bad HEARTBEAT_MS was refused):\n${result.stdout}${result.stderr}`)
   t.not(result.code, 0, 'a non-zero exit code')
   t.not(result.code, null, `exited by itself, not by a signal (${String(result.signal)})`)
-  const lines = stderr.trim().split('\n')
-  t.equal(lines.length, 1, `one line on stderr:\n${stderr}`)
+  const lines = result.stderr.trim().split('\n')
+  t.equal(lines.length, 1, `one line on stderr:\n${result.stderr}`)
   t.match(lines[0], /HEARTBEAT_MS/, 'it names HEARTBEAT_MS')
   t.match(lines[0], /at most 2147483647 ms/, 'it names the limit')
-  t.notMatch(stderr, /^\s+at /m, 'no stack trace')
+  t.notMatch(result.stderr, /^\s+at /m, 'no stack trace')
+})
+
+t.test('LOG_LEVEL is one of pino\'s levels (any case), or the boot stops naming them', async (t) => {
+  t.equal(readConfig({ LOG_LEVEL: 'debug' }).logLevel, 'debug')
+  t.equal(readConfig({ LOG_LEVEL: 'WARN' }).logLevel, 'warn', 'upper case is read as the level')
+  t.equal(readConfig({ LOG_LEVEL: 'silent' }).logLevel, 'silent')
+  t.equal(configError(t, { LOG_LEVEL: 'verbose' })?.message,
+    'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "verbose"')
 })

@@ -9,7 +9,7 @@ async function demo (t: Parameters<typeof startApp>[0], retainMs?: number): Prom
   const store = new MemoryStore({ retainMs })
   t.teardown(() => store.close())
   const { url } = await startApp(t, async (app) => {
-    await app.register(demoRoutes, { channels: new Channels({ store }), clockIntervalMs: 20, tickerIntervalMs: 20, progressStepMs: 5 })
+    await app.register(demoRoutes, { channels: new Channels({ store }), clockIntervalMs: 20, tickerIntervalMs: 20, progressStepMs: 5, typingCharMs: 5 })
   })
   return url
 }
@@ -64,6 +64,33 @@ t.test('an order whose finished channel has expired runs again for a new watcher
   t.same(await percents(), [0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100])
   await new Promise((resolve) => setTimeout(resolve, 300))
   t.same(await percents(), [0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100], 'after the channel expired: the job again')
+})
+
+t.test('GET /demo/typing: one character (code point) per event, each with its id, then close', async (t) => {
+  const url = await demo(t)
+  const text = 'Hé 🙂\n"x"'
+  const res = await collectSse(`${url}/demo/typing?text=${encodeURIComponent(text)}`)
+  t.ok(res.ended, 'the stream ends itself')
+  const chars = res.events.filter((e) => e.event === 'char')
+  t.same(chars.map((e) => JSON.parse(e.data).char), Array.from(text), 'one event per character, the emoji whole')
+  t.same(chars.map((e) => e.id), Array.from(text).map((_c, i) => String(i + 1)), 'ids 1..n')
+  t.same(res.events.at(-1)?.event, 'close')
+  t.same(JSON.parse(res.events.at(-1)?.data ?? '{}'), { reason: 'done' })
+
+  const resumed = await collectSse(`${url}/demo/typing?text=${encodeURIComponent(text)}`, { headers: { 'last-event-id': '3' } })
+  t.same(resumed.events.filter((e) => e.event === 'char').map((e) => JSON.parse(e.data).char).join(''), Array.from(text).slice(3).join(''),
+    'after Last-Event-ID: the rest of the text, nothing repeated')
+  const untyped = await collectSse(`${url}/demo/typing`, { until: (_e, all) => all.length >= 5 })
+  t.equal(untyped.events.map((e) => JSON.parse(e.data).char).join(''), 'Hello', 'without ?text=, its own text')
+})
+
+t.test('a demo request its schema refuses gets the JSON error of the API', async (t) => {
+  const url = await demo(t)
+  for (const path of [`/demo/typing?text=${'x'.repeat(1001)}`, '/demo/typing?text=', '/demo/orders/bad!id/progress']) {
+    const res = await fetch(`${url}${path}`)
+    t.equal(res.status, 400, path)
+    t.match(await res.json(), { error: { code: 'invalid_request', message: String } }, path)
+  }
 })
 
 t.test('the demos need the SSE plugin', async (t) => {
