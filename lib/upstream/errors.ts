@@ -1,3 +1,4 @@
+import { RETRY_AFTER_MAX_S, saneRetryAfter } from './retry.js'
 import { UpstreamError } from './types.js'
 import type { UpstreamErrorCode } from './types.js'
 
@@ -16,20 +17,23 @@ export function cleanMessage (message: string, apiKey: string | undefined): stri
 
 /**
  * Seconds from `retry-after` (delta-seconds or an HTTP date, RFC 9110 §10.2.3) or the
- * non-standard `retry-after-ms` that OpenAI and Azure send. `undefined` when absent or unusable.
+ * non-standard `retry-after-ms` that OpenAI and Azure send, clamped to
+ * `RETRY_AFTER_MAX_S` (one hour: a digit string too long for a number, a date in 2099). `undefined`
+ * when absent or unusable (`Infinity`, `1e+26`: not delta-seconds, not a date).
  */
 export function parseRetryAfter (headers: Record<string, string | string[] | undefined>, now = Date.now()): number | undefined {
   const ms = first(headers['retry-after-ms'])
-  if (ms !== undefined && /^\d+(\.\d+)?$/.test(ms.trim())) return Math.ceil(Number(ms) / 1000)
+  // A digit string too long for a double is Infinity: still a (huge) delay, clamped like one.
+  if (ms !== undefined && /^\d+(\.\d+)?$/.test(ms.trim())) return saneRetryAfter(Math.min(Number(ms) / 1000, RETRY_AFTER_MAX_S))
   const value = first(headers['retry-after'])?.trim()
   if (value === undefined || value === '') return undefined
-  if (/^\d+$/.test(value)) return Number(value)
+  if (/^\d+$/.test(value)) return saneRetryAfter(Math.min(Number(value), RETRY_AFTER_MAX_S))
   // An HTTP date names its day and month; anything else (`1.5`, `-5`) is not one, though
   // Date.parse reads many such strings as some date in the past (which would mean "now").
   if (!/[A-Za-z]{3}/.test(value)) return undefined
   const date = Date.parse(value)
   if (Number.isNaN(date)) return undefined
-  return Math.max(0, Math.ceil((date - now) / 1000))
+  return saneRetryAfter((date - now) / 1000)
 }
 
 function first (value: string | string[] | undefined): string | undefined {

@@ -1,3 +1,5 @@
+import { saneRetryAfter } from './retry.js'
+
 /**
  * The normalized event stream every provider adapter produces. The relay only ever sees these,
  * whatever `UPSTREAM_FORMAT` is.
@@ -85,7 +87,10 @@ export class UpstreamError extends Error {
   readonly code: UpstreamErrorCode
   /** The HTTP status the relay answers with when nothing has been sent yet. */
   readonly status: number
-  /** Seconds to wait before retrying, when known (429, some 503). */
+  /**
+   * Seconds to wait before retrying, when known (429, some 503): whole seconds from 0 to an
+   * hour (`RETRY_AFTER_MAX_S`; a larger figure given to the constructor is clamped to it).
+   */
   readonly retryAfter: number | undefined
   /** Whether a retry before the first content token may succeed. */
   readonly retryable: boolean
@@ -99,7 +104,8 @@ export class UpstreamError extends Error {
     super(message, options.cause === undefined ? undefined : { cause: options.cause })
     this.code = code
     this.status = options.status
-    this.retryAfter = options.retryAfter
+    // Whoever built the error, what reaches a client's `retry-after` header is a sane figure.
+    this.retryAfter = saneRetryAfter(options.retryAfter)
     this.retryable = options.retryable ?? false
   }
 }

@@ -37,6 +37,21 @@ t.test('before the first token, upstream failures are real statuses, not streams
   t.match(JSON.parse((await stack.stream({ status: 400, errorMessage: 'max_tokens is too large' })).raw), { error: { message: /max_tokens is too large/ } }, 'the upstream message is passed on for a 4xx')
 })
 
+t.test('an upstream retry-after reaches the client only when sane: at most an hour', async (t) => {
+  const stack = await startStack(t, env)
+  const cases: Array<[string, string, string]> = [
+    ['a digit string of 27 digits (1e+26)', '1' + '0'.repeat(26), '3600'],
+    ['a date in 2099', 'Thu, 01 Jan 2099 00:00:00 GMT', '3600'],
+    ['Infinity: not a figure, the default second', 'Infinity', '1'],
+    ['1e+26 written so: not delta-seconds', '1e+26', '1']
+  ]
+  for (const [name, retryAfter, expected] of cases) {
+    const res = await stack.stream({ status: 429, retryAfter })
+    t.equal(res.status, 429, `${name}: 429`)
+    t.equal(res.headers['retry-after'], expected, `${name}: retry-after ${expected}`)
+  }
+})
+
 t.test('after the first token, failures are an error event then close, never [DONE]', async (t) => {
   const stack = await startStack(t, { ...env, UPSTREAM_IDLE_TIMEOUT_MS: '300' })
   const cases: Array<[string, Record<string, unknown>, string]> = [
