@@ -1,4 +1,5 @@
 import { MAX_TIMER_MS } from './sse/options.js'
+import { endpointInUrl, endpointMessage } from './upstream/options.js'
 import type { UpstreamFormat } from './upstream/types.js'
 
 /** The service's configuration, from the environment (CONTRACT.md "Configuration"). */
@@ -66,6 +67,8 @@ export function readConfig (env: Record<string, string | undefined> = process.en
   if (upstreamUrl !== undefined && !/^https?:\/\/[^/]/.test(upstreamUrl)) {
     throw new ConfigError(`UPSTREAM_URL must be an http(s) URL, got ${JSON.stringify(upstreamUrl)}`)
   }
+  const endpoint = upstreamUrl === undefined ? undefined : endpointInUrl(upstreamUrl)
+  if (endpoint !== undefined) throw new ConfigError(`UPSTREAM_URL ${endpointMessage(endpoint)}`)
   const format = str('UPSTREAM_FORMAT') ?? 'openai'
   if (!FORMATS.includes(format as UpstreamFormat)) {
     throw new ConfigError(`UPSTREAM_FORMAT must be one of ${FORMATS.join(', ')}, got ${JSON.stringify(format)}`)

@@ -100,6 +100,23 @@ t.test('a value that is not a whole number is refused, naming the variable', asy
   t.equal(readConfig({ PORT: '65535' }).port, 65535, 'PORT=65535 accepted')
 })
 
+t.test('an UPSTREAM_URL that ends in an endpoint path is refused, naming the fix', async (t) => {
+  const cases: Array<[string, string, string]> = [
+    ['https://api.openai.com/v1/chat/completions', '/chat/completions', 'https://api.openai.com/v1'],
+    ['https://api.openai.com/v1/chat/completions/', '/chat/completions', 'https://api.openai.com/v1'],
+    ['https://api.openai.com/v1/responses', '/responses', 'https://api.openai.com/v1'],
+    ['https://api.anthropic.com/v1/messages/', '/messages', 'https://api.anthropic.com/v1'],
+    ['https://r.openai.azure.com/openai/deployments/d/chat/completions?api-version=2024-10-21', '/chat/completions', 'https://r.openai.azure.com/openai/deployments/d?api-version=2024-10-21']
+  ]
+  for (const [url, endpoint, base] of cases) {
+    const err = configError(t, { UPSTREAM_URL: url })
+    t.equal(err?.message, `UPSTREAM_URL must be the API's base URL, without the endpoint: it ends in ${endpoint}, which the relay appends itself; use ${base}`, url)
+  }
+  for (const url of ['https://api.openai.com/v1', 'https://api.openai.com/v1/', 'http://127.0.0.1:8000/v1/completions-proxy']) {
+    t.equal(readConfig({ UPSTREAM_URL: url }).upstreamUrl, url.replace(/\/$/, ''), `${url}: a base URL is accepted`)
+  }
+})
+
 t.test('SSE options (library users) refuse ms values above the same limit with a TypeError naming the option', async (t) => {
   for (const option of ['retry', 'heartbeatMs', 'timeoutMs'] as const) {
     t.equal(resolveSseOptions({ [option]: NODE_TIMER_LIMIT })[option], NODE_TIMER_LIMIT, `${option}=${NODE_TIMER_LIMIT} accepted`)
