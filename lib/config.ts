@@ -12,6 +12,8 @@ export interface RelayConfig {
   upstreamModel: string
   upstreamFormat: UpstreamFormat
   upstreamConnectTimeoutMs: number
+  /** Request sent → response headers (`UPSTREAM_HEADERS_TIMEOUT_MS`); 0 = none. */
+  upstreamHeadersTimeoutMs: number
   upstreamFirstTokenTimeoutMs: number
   upstreamIdleTimeoutMs: number
   upstreamMaxRetries: number
@@ -87,6 +89,7 @@ export function readConfig (env: Record<string, string | undefined> = process.en
     upstreamModel: str('UPSTREAM_MODEL') ?? 'gpt-4o-mini',
     upstreamFormat: format as UpstreamFormat,
     upstreamConnectTimeoutMs: ms('UPSTREAM_CONNECT_TIMEOUT_MS', 10_000, 1),
+    upstreamHeadersTimeoutMs: ms('UPSTREAM_HEADERS_TIMEOUT_MS', 30_000),
     upstreamFirstTokenTimeoutMs: ms('UPSTREAM_FIRST_TOKEN_TIMEOUT_MS', 60_000, 1),
     upstreamIdleTimeoutMs: ms('UPSTREAM_IDLE_TIMEOUT_MS', 30_000, 1),
     upstreamMaxRetries: int('UPSTREAM_MAX_RETRIES', 2, 0, 10),

@@ -74,6 +74,7 @@ export class Attempt implements Dispatcher.DispatchHandler, EventSink {
   /** Events delivered in the current network chunk: the chunk was progress. */
   #delivered = 0
   #lastTokenAt = 0
+  #headersTimer: NodeJS.Timeout | undefined
   #firstTokenTimer: NodeJS.Timeout | undefined
   #idleTimer: NodeJS.Timeout | undefined
   #totalTimer: NodeJS.Timeout | undefined
@@ -95,9 +96,12 @@ export class Attempt implements Dispatcher.DispatchHandler, EventSink {
     })
   }
 
-  /** Sends the request and starts the first-token and total timers. */
+  /** Sends the request and starts the headers, first-token and total timers. */
   start (): void {
     const { options, deadline } = this.#request
+    if (options.headersTimeoutMs > 0) {
+      this.#headersTimer = setTimeout(() => this.fail(timeoutError('upstream_headers_timeout', options.headersTimeoutMs)), options.headersTimeoutMs)
+    }
     if (options.firstTokenTimeoutMs > 0) {
       this.#firstTokenTimer = setTimeout(() => this.fail(timeoutError('upstream_first_token_timeout', options.firstTokenTimeoutMs)), options.firstTokenTimeoutMs)
     }
@@ -201,6 +205,7 @@ export class Attempt implements Dispatcher.DispatchHandler, EventSink {
 
   onResponseStart (controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
     this.#headersSeen = true
+    clearTimeout(this.#headersTimer)
     this.#status = statusCode
     this.#headers = headers
     const contentType = String(headers['content-type'] ?? '').toLowerCase()
@@ -311,6 +316,7 @@ export class Attempt implements Dispatcher.DispatchHandler, EventSink {
   }
 
   #stopTimers (): void {
+    clearTimeout(this.#headersTimer)
     clearTimeout(this.#firstTokenTimer)
     clearTimeout(this.#idleTimer)
     clearTimeout(this.#totalTimer)

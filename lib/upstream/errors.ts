@@ -161,15 +161,20 @@ export function transportError (err: unknown, afterHeaders: boolean): UpstreamEr
   return new UpstreamError('upstream_connect', `cannot reach the upstream (${known ? code : text})`, { status: 502, retryable: true, cause: err })
 }
 
-/** A timer fired. Timeouts map to 504 and are never retried: the budget is already spent. */
+/**
+ * A timer fired. Timeouts map to 504 and are not retried (the budget is already spent), except
+ * the wait for response headers: like a connect timeout, it says nothing about the request, and a
+ * new connection may reach a working upstream.
+ */
 export function timeoutError (code: Extract<UpstreamErrorCode, `${string}_timeout`>, ms: number): UpstreamError {
   const what = {
     upstream_connect_timeout: 'connecting to the upstream',
+    upstream_headers_timeout: 'waiting for the response headers',
     upstream_first_token_timeout: 'waiting for the first token',
     upstream_idle_timeout: 'waiting for the next token',
     upstream_total_timeout: 'the whole upstream request'
   }[code]
-  return new UpstreamError(code, `upstream timed out after ${ms} ms ${what}`, { status: 504 })
+  return new UpstreamError(code, `upstream timed out after ${ms} ms ${what}`, { status: 504, retryable: code === 'upstream_headers_timeout' })
 }
 
 /** The body ended before a terminal signal. */

@@ -7,6 +7,7 @@ export interface ResolvedOptions {
   model: string
   format: UpstreamFormat
   connectTimeoutMs: number
+  headersTimeoutMs: number
   firstTokenTimeoutMs: number
   idleTimeoutMs: number
   totalTimeoutMs: number
@@ -24,6 +25,7 @@ const ENV: Record<string, string> = {
   model: 'UPSTREAM_MODEL',
   format: 'UPSTREAM_FORMAT',
   connectTimeoutMs: 'UPSTREAM_CONNECT_TIMEOUT_MS',
+  headersTimeoutMs: 'UPSTREAM_HEADERS_TIMEOUT_MS',
   firstTokenTimeoutMs: 'UPSTREAM_FIRST_TOKEN_TIMEOUT_MS',
   idleTimeoutMs: 'UPSTREAM_IDLE_TIMEOUT_MS',
   totalTimeoutMs: 'STREAM_MAX_DURATION_MS',
@@ -99,6 +101,7 @@ export function resolveOptions (options: UpstreamClientOptions): ResolvedOptions
     model: options.model ?? 'gpt-4o-mini',
     format,
     connectTimeoutMs: integer(options, 'connectTimeoutMs', 10_000, 0),
+    headersTimeoutMs: integer(options, 'headersTimeoutMs', 30_000, 0),
     firstTokenTimeoutMs: integer(options, 'firstTokenTimeoutMs', 60_000, 0),
     idleTimeoutMs: integer(options, 'idleTimeoutMs', 30_000, 0),
     totalTimeoutMs: integer(options, 'totalTimeoutMs', 0, 0),

@@ -67,6 +67,8 @@ export type UpstreamErrorCode =
   | 'upstream_connect'
   /** `UPSTREAM_CONNECT_TIMEOUT_MS` passed. */
   | 'upstream_connect_timeout'
+  /** `UPSTREAM_HEADERS_TIMEOUT_MS` passed: connected (or connecting), but no response headers. Retried like a connect timeout. */
+  | 'upstream_headers_timeout'
   /** `UPSTREAM_FIRST_TOKEN_TIMEOUT_MS` passed before the first content token. */
   | 'upstream_first_token_timeout'
   /** `UPSTREAM_IDLE_TIMEOUT_MS` passed between two content tokens. */
@@ -125,6 +127,13 @@ export interface UpstreamClientOptions {
   format?: UpstreamFormat
   /** TCP + TLS connect. undici times it on coarse timers (about 0.5 s resolution). @default 10000 */
   connectTimeoutMs?: number
+  /**
+   * Request sent → response headers; 0 = none. Streaming APIs send their headers as soon as
+   * they accept a request, before the model writes (or thinks) anything, so an upstream that
+   * accepts the connection and stays silent is told apart from a slow model, and reported
+   * (and retried) well before the first-token timeout. @default 30000
+   */
+  headersTimeoutMs?: number
   /** Request sent → first content token. @default 60000 */
   firstTokenTimeoutMs?: number
   /** Longest gap between two content tokens. @default 30000 */

@@ -15,6 +15,7 @@ const NODE_TIMER_LIMIT = 2_147_483_647
 /** Every millisecond setting, its key in RelayConfig, and whether 0 is allowed (0 = off/at once). */
 const MS_SETTINGS: Array<[string, keyof RelayConfig, boolean]> = [
   ['UPSTREAM_CONNECT_TIMEOUT_MS', 'upstreamConnectTimeoutMs', false],
+  ['UPSTREAM_HEADERS_TIMEOUT_MS', 'upstreamHeadersTimeoutMs', true],
   ['UPSTREAM_FIRST_TOKEN_TIMEOUT_MS', 'upstreamFirstTokenTimeoutMs', false],
   ['UPSTREAM_IDLE_TIMEOUT_MS', 'upstreamIdleTimeoutMs', false],
   ['STREAM_MAX_DURATION_MS', 'streamMaxDurationMs', true],
@@ -47,6 +48,7 @@ t.test('defaults are the ones CONTRACT.md and README.md state', async (t) => {
     upstreamModel: 'gpt-4o-mini',
     upstreamFormat: 'openai',
     upstreamConnectTimeoutMs: 10_000,
+    upstreamHeadersTimeoutMs: 30_000,
     upstreamFirstTokenTimeoutMs: 60_000,
     upstreamIdleTimeoutMs: 30_000,
     upstreamMaxRetries: 2,

@@ -8,7 +8,7 @@ import { closeReason, payloads, startStack, textOf, untilClose } from '../fixtur
 const env = { UPSTREAM_MAX_RETRIES: '0' }
 
 t.test('before the first token, upstream failures are real statuses, not streams', async (t) => {
-  const stack = await startStack(t, { ...env, UPSTREAM_FIRST_TOKEN_TIMEOUT_MS: '300' })
+  const stack = await startStack(t, { ...env, UPSTREAM_FIRST_TOKEN_TIMEOUT_MS: '300', UPSTREAM_HEADERS_TIMEOUT_MS: '200' })
   const cases: Array<[string, Record<string, unknown>, number, string]> = [
     ['429 with retry-after', { status: 429, retryAfter: 7 }, 429, 'upstream_rate_limited'],
     ['429 without retry-after', { status: 429 }, 429, 'upstream_rate_limited'],
@@ -20,6 +20,7 @@ t.test('before the first token, upstream failures are real statuses, not streams
     ['a proxy\'s HTML error page', { fault: 'html', status: 502 }, 502, 'upstream_unavailable'],
     ['an HTML page with status 200', { fault: 'html', status: 200 }, 502, 'upstream_bad_response'],
     ['no first token in time', { firstTokenDelayMs: 3000, pingEveryMs: 50 }, 504, 'upstream_first_token_timeout'],
+    ['no response headers in time', { headersDelayMs: 3000 }, 504, 'upstream_headers_timeout'],
     ['an in-band error before any token', { fault: 'error-data' }, 502, 'upstream_error'],
     ['a reset before any token', { fault: 'reset' }, 502, 'upstream_reset']
   ]

@@ -13,6 +13,7 @@ const bad: Array<[Partial<UpstreamClientOptions> & Record<string, unknown>, RegE
   [{ url: 'https://api.anthropic.com/v1/messages', format: 'anthropic' }, /it ends in \/messages, .*; use https:\/\/api\.anthropic\.com\/v1$/],
   [{ url: 'http://x/v1', format: 'gemini' as never }, /option format \(UPSTREAM_FORMAT\) must be one of openai, openai-responses, anthropic/],
   [{ url: 'http://x/v1', connectTimeoutMs: -1 }, /connectTimeoutMs \(UPSTREAM_CONNECT_TIMEOUT_MS\) must be a non-negative integer/],
+  [{ url: 'http://x/v1', headersTimeoutMs: -1 }, /headersTimeoutMs \(UPSTREAM_HEADERS_TIMEOUT_MS\) must be a non-negative integer/],
   [{ url: 'http://x/v1', firstTokenTimeoutMs: 1.5 }, /firstTokenTimeoutMs/],
   [{ url: 'http://x/v1', idleTimeoutMs: '5' as never }, /idleTimeoutMs/],
   [{ url: 'http://x/v1', maxRetries: -2 }, /maxRetries \(UPSTREAM_MAX_RETRIES\)/],
