@@ -1,7 +1,7 @@
 import type { UpstreamEvent } from '../upstream/types.js'
 
 /**
- * The wire form of each relay event (CONTRACT.md, "The stream"): one line of JSON per event.
+ * The wire form of each relay event (README "The wire format"): one line of JSON per event.
  * Hand-built for the per-token path: `JSON.stringify` of the content string alone escapes it
  * exactly (CR, LF, U+2028 and all), and skips serializing the surrounding object.
  */

@@ -119,7 +119,7 @@ export function inBandError (value: unknown, apiKey: string | undefined, fallbac
   return new UpstreamError('upstream_error', message, { status: 502, retryable: true })
 }
 
-/** Maps a non-2xx answer (CONTRACT.md, "Upstream answers map to"). */
+/** Maps a non-2xx answer to the statuses of README "The wire format" (401/403 → 502, 429 → 429, other 4xx as is, 5xx → 502). */
 export function httpError (status: number, headers: Record<string, string | string[] | undefined>, body: string, apiKey: string | undefined): UpstreamError {
   const contentType = first(headers['content-type']) ?? ''
   const detail = cleanMessage(messageOfBody(body, contentType), apiKey)
