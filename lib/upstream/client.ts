@@ -152,7 +152,10 @@ export class UpstreamClient {
         while (head < queue.length) yield queue[head++] as UpstreamEvent
         queue.length = 0
         head = 0
+        // undici parses the bytes it already holds inside resume(): events may be queued (and the
+        // socket paused again) right here, with nobody to wake the wait below.
         attempt?.resume()
+        if (queue.length > 0) continue
         if (outcome !== undefined) {
           if (outcome.failed) throw outcome.error
           return

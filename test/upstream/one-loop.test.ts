@@ -68,3 +68,18 @@ t.test('a stream() reader that stalls pauses the socket; the whole answer still 
   t.equal(deltas, total, 'every token arrived')
   await assertNoOpenSockets(t, upstream, mock)
 })
+
+t.test('a stream() reader that pauses often never hangs: bytes undici parses inside resume() are read', async t => {
+  // Each short pause lets the queue pass its high-water mark, so the socket pauses and resumes
+  // about 30 times; undici delivers the bytes it already holds inside resume(). Before this was
+  // handled, those events sat in the queue with nobody to wake the reader: a hang every run.
+  const { mock, client } = await harness(t)
+  const upstream = client()
+  const total = 30_000
+  let deltas = 0
+  for await (const event of upstream.stream(body({ fast: { tokens: total } }), { signal: AbortSignal.timeout(30_000) })) {
+    if (event.type === 'delta' && ++deltas % 1000 === 0) await new Promise(resolve => setTimeout(resolve, 1))
+  }
+  t.equal(deltas, total, 'every token arrived')
+  await assertNoOpenSockets(t, upstream, mock)
+})
