@@ -71,8 +71,8 @@ export class Attempt implements Dispatcher.DispatchHandler, EventSink {
   #requestDone = false
   #atBodyEnd = false
   #gotToken = false
-  /** Events delivered in the current network chunk: the chunk was progress. */
-  #delivered = 0
+  /** Events (and other progress) in the current network chunk: the chunk was progress. */
+  #progressed = 0
   #lastTokenAt = 0
   #headersTimer: NodeJS.Timeout | undefined
   #firstTokenTimer: NodeJS.Timeout | undefined
@@ -152,17 +152,26 @@ export class Attempt implements Dispatcher.DispatchHandler, EventSink {
 
   emit (event: UpstreamEvent): void {
     if (this.state !== READING) return
-    this.#delivered++
+    this.#progress()
+    try {
+      this.#consumer.onEvent(event)
+    } catch (err) {
+      this.cancel(err)
+    }
+  }
+
+  progress (): void {
+    if (this.state === READING) this.#progress()
+  }
+
+  /** A token or other model output: the first-token timer is done, the idle clock restarts. */
+  #progress (): void {
+    this.#progressed++
     if (!this.#gotToken) {
       this.#gotToken = true
       clearTimeout(this.#firstTokenTimer)
       const idle = this.#request.options.idleTimeoutMs
       if (idle > 0) this.#idleTimer = setTimeout(() => this.#checkIdle(), idle)
-    }
-    try {
-      this.#consumer.onEvent(event)
-    } catch (err) {
-      this.cancel(err)
     }
   }
 
@@ -223,8 +232,8 @@ export class Attempt implements Dispatcher.DispatchHandler, EventSink {
     const text = this.#decoder.decode(chunk, STREAM)
     if (text === '') return
     this.#parser.feed(text)
-    if (this.#delivered !== 0) {
-      this.#delivered = 0
+    if (this.#progressed !== 0) {
+      this.#progressed = 0
       this.#lastTokenAt = Date.now()
     }
   }

@@ -5,6 +5,7 @@ export type {
   ChatRequestBody,
   DeltaEvent,
   FinishEvent,
+  ReasoningEvent,
   ToolCallEvent,
   UpstreamClientOptions,
   UpstreamErrorCode,

@@ -27,10 +27,11 @@ const own: Capture[] = [
     format: 'openai',
     body: ownFixture('openai-chat-text-usage.sse'),
     expected: {
+      reasoning: {},
       text: { 0: 'Server-Sent Events keep one HTTP response open and push each token as a `data:` line.\n\nRésumé after a drop: send `Last-Event-ID` — déjà vu 🎉' },
       tools: {},
       finish: { 0: 'stop' },
-      usage: { prompt_tokens: 21, completion_tokens: 31, total_tokens: 52 }
+      usage: { prompt_tokens: 21, completion_tokens: 31, total_tokens: 52, reasoning_tokens: 0 }
     }
   },
   {
@@ -38,13 +39,14 @@ const own: Capture[] = [
     format: 'openai',
     body: ownFixture('openai-chat-parallel-tool-calls.sse'),
     expected: {
+      reasoning: {},
       text: {},
       tools: {
         '0:0': { id: 'call_Xq1mN7bVzR2kL9sT4wYd8pHc', name: 'get_weather', arguments: '{"city":"Lyon","unit":"c"}' },
         '0:1': { id: 'call_Pf3aJ6gKq0uE5rW2iO8nMb1v', name: 'get_time', arguments: '{"timezone":"Europe/Paris"}' }
       },
       finish: { 0: 'tool_calls' },
-      usage: { prompt_tokens: 112, completion_tokens: 47, total_tokens: 159 }
+      usage: { prompt_tokens: 112, completion_tokens: 47, total_tokens: 159, reasoning_tokens: 0 }
     }
   },
   {
@@ -52,10 +54,11 @@ const own: Capture[] = [
     format: 'openai',
     body: ownFixture('openai-chat-n3-choices.sse'),
     expected: {
+      reasoning: {},
       text: { 0: 'Red sky at night.', 1: 'Blue hour in Tōkyō.', 2: 'Grey rain\nthen sun.' },
       tools: {},
       finish: { 0: 'stop', 1: 'stop', 2: 'stop' },
-      usage: { prompt_tokens: 18, completion_tokens: 16, total_tokens: 34 }
+      usage: { prompt_tokens: 18, completion_tokens: 16, total_tokens: 34, reasoning_tokens: 0 }
     }
   },
   {
@@ -63,10 +66,11 @@ const own: Capture[] = [
     format: 'openai',
     body: ownFixture('azure-chat-prompt-filter.sse'),
     expected: {
+      reasoning: {},
       text: { 0: 'Copenhagen is the capital of Denmark.' },
       tools: {},
       finish: { 0: 'stop' },
-      usage: { prompt_tokens: 14, completion_tokens: 8, total_tokens: 22 }
+      usage: { prompt_tokens: 14, completion_tokens: 8, total_tokens: 22, reasoning_tokens: 0 }
     }
   },
   {
@@ -74,6 +78,7 @@ const own: Capture[] = [
     format: 'anthropic',
     body: ownFixture('anthropic-tool-use.sse'),
     expected: {
+      reasoning: {},
       text: { 0: 'Let me look up the forecast for Zürich.' },
       tools: { '0:0': { id: 'toolu_01Ab2Cd3Ef4Gh5Ij6Kl7Mn8o', name: 'get_forecast', arguments: '{"city": "Zürich", "days": 3}' } },
       finish: { 0: 'tool_calls' },
@@ -86,10 +91,87 @@ const own: Capture[] = [
     format: 'openai-responses',
     body: ownFixture('openai-responses-text.sse'),
     expected: {
+      reasoning: {},
       text: { 0: 'Hej från Stockholm! The answer is 42.' },
       tools: {},
       finish: { 0: 'stop' },
-      usage: { prompt_tokens: 19, completion_tokens: 12, total_tokens: 31 }
+      usage: { prompt_tokens: 19, completion_tokens: 12, total_tokens: 31, reasoning_tokens: 0 }
+    }
+  },
+  {
+    name: 'deepseek-reasoning-content.sse',
+    format: 'openai',
+    body: ownFixture('deepseek-reasoning-content.sse'),
+    expected: {
+      reasoning: { 0: 'Okay, the user asks for 17 × 23. 17 × 20 = 340, 17 × 3 = 51.\n\n340 + 51 = 391.' },
+      text: { 0: '17 × 23 = **391**.' },
+      tools: {},
+      finish: { 0: 'stop' },
+      usage: { prompt_tokens: 14, completion_tokens: 37, total_tokens: 51, reasoning_tokens: 29 }
+    }
+  },
+  {
+    name: 'openrouter-reasoning.sse',
+    format: 'openai',
+    body: ownFixture('openrouter-reasoning.sse'),
+    expected: {
+      // `reasoning` and `reasoning_details` carry the same text: it is read once.
+      reasoning: { 0: 'The user wants a haiku about autumn. Five, seven, five syllables…' },
+      text: { 0: 'Crisp leaves drift and fall,\namber light on quiet paths —\nthe year exhales slow.' },
+      tools: {},
+      finish: { 0: 'stop' },
+      usage: { prompt_tokens: 38, completion_tokens: 96, total_tokens: 134, reasoning_tokens: 61 }
+    }
+  },
+  {
+    name: 'ollama-reasoning.sse',
+    format: 'openai',
+    body: ownFixture('ollama-reasoning.sse'),
+    expected: {
+      reasoning: { 0: 'Okay, the user said "hi". I should greet them\nback.' },
+      text: { 0: 'Hello! How can I help? 😊' },
+      tools: {},
+      finish: { 0: 'stop' },
+      usage: { prompt_tokens: 11, completion_tokens: 23, total_tokens: 34 }
+    }
+  },
+  {
+    name: 'openai-responses-reasoning-summary.sse',
+    format: 'openai-responses',
+    body: ownFixture('openai-responses-reasoning-summary.sse'),
+    expected: {
+      // Two summary parts, joined by a blank line; the .done events add nothing the deltas had.
+      reasoning: { 0: '**Comparing growth rates**\n\nDoubling every year beats adding 10 %.\n\n**Checking the crossover**\n\nAfter 4 years: 16× vs 1.46×.' },
+      text: { 0: 'Doubling wins from year 1 onward.' },
+      tools: {},
+      finish: { 0: 'stop' },
+      usage: { prompt_tokens: 27, completion_tokens: 389, total_tokens: 416, reasoning_tokens: 320 }
+    }
+  },
+  {
+    name: 'openai-responses-reasoning-text.sse',
+    format: 'openai-responses',
+    body: ownFixture('openai-responses-reasoning-text.sse'),
+    expected: {
+      reasoning: { 0: 'We need the boiling point of water at sea level: 100 °C.' },
+      text: { 0: 'Water boils at 100 °C (212 °F) at sea level.' },
+      tools: {},
+      finish: { 0: 'stop' },
+      usage: { prompt_tokens: 72, completion_tokens: 29, total_tokens: 101, reasoning_tokens: 15 }
+    }
+  },
+  {
+    name: 'anthropic-thinking.sse',
+    format: 'anthropic',
+    body: ownFixture('anthropic-thinking.sse'),
+    expected: {
+      // The signature and the redacted_thinking block are no events.
+      reasoning: { 0: 'Let me work out 27 × 453.\n\n27 × 400 = 10800, 27 × 53 = 1431.\n\n10800 + 1431 = 12231.' },
+      text: { 0: '27 × 453 = **12,231**.' },
+      tools: {},
+      finish: { 0: 'stop' },
+      // Anthropic counts thinking in output_tokens, with no figure of its own.
+      usage: { prompt_tokens: 58, completion_tokens: 187, total_tokens: 245 }
     }
   },
   {
@@ -118,10 +200,11 @@ function captured (dir: string): Capture[] {
       format: 'openai',
       body: read('openai-chat-text-usage.sse'),
       expected: {
+        reasoning: {},
         text: { 0: "I'm unable to provide real-time weather updates. To get the current weather in San Francisco, I recommend checking a reliable weather website or a weather app." },
         tools: {},
         finish: { 0: 'stop' },
-        usage: { prompt_tokens: 14, completion_tokens: 30, total_tokens: 44 }
+        usage: { prompt_tokens: 14, completion_tokens: 30, total_tokens: 44, reasoning_tokens: 0 }
       }
     },
     {
@@ -129,13 +212,14 @@ function captured (dir: string): Capture[] {
       format: 'openai',
       body: read('openai-chat-parallel-tool-calls.sse'),
       expected: {
+        reasoning: {},
         text: {},
         tools: {
           '0:0': { id: 'call_JMW1whyEaYG438VE1OIflxA2', name: 'GetWeatherArgs', arguments: '{"city": "Edinburgh", "country": "GB", "units": "c"}' },
           '0:1': { id: 'call_DNYTawLBoN8fj3KN6qU9N1Ou', name: 'get_stock_price', arguments: '{"ticker": "AAPL", "exchange": "NASDAQ"}' }
         },
         finish: { 0: 'tool_calls' },
-        usage: { prompt_tokens: 149, completion_tokens: 60, total_tokens: 209 }
+        usage: { prompt_tokens: 149, completion_tokens: 60, total_tokens: 209, reasoning_tokens: 0 }
       }
     },
     {
@@ -143,6 +227,7 @@ function captured (dir: string): Capture[] {
       format: 'openai',
       body: read('openai-chat-n3-choices.sse'),
       expected: {
+        reasoning: {},
         text: {
           0: '{"city":"San Francisco","temperature":65,"units":"f"}',
           1: '{"city":"San Francisco","temperature":61,"units":"f"}',
@@ -150,7 +235,7 @@ function captured (dir: string): Capture[] {
         },
         tools: {},
         finish: { 0: 'stop', 1: 'stop', 2: 'stop' },
-        usage: { prompt_tokens: 79, completion_tokens: 42, total_tokens: 121 }
+        usage: { prompt_tokens: 79, completion_tokens: 42, total_tokens: 121, reasoning_tokens: 0 }
       }
     },
     {
@@ -158,6 +243,7 @@ function captured (dir: string): Capture[] {
       format: 'anthropic',
       body: read('anthropic-tool-use.sse'),
       expected: {
+        reasoning: {},
         text: { 0: "I'll check the current weather in Paris for you." },
         tools: { '0:0': { id: 'toolu_01NRLabsLyVHZPKxbKvkfSMn', name: 'get_weather', arguments: '{"location": "Paris"}' } },
         finish: { 0: 'tool_calls' },
@@ -170,10 +256,11 @@ function captured (dir: string): Capture[] {
       format: 'openai',
       body: jsonLines('azure-chat-prompt-filter.chunks.jsonl', false, true),
       expected: {
+        reasoning: {},
         text: { 0: 'Capital of Denmark.' },
         tools: {},
         finish: { 0: 'stop' },
-        usage: { prompt_tokens: 15, completion_tokens: 78, total_tokens: 93 }
+        usage: { prompt_tokens: 15, completion_tokens: 78, total_tokens: 93, reasoning_tokens: 64 }
       }
     },
     {
@@ -237,6 +324,9 @@ for (const capture of captures) {
         t.equal(outcome.events.at(-1)?.type, 'usage', `${way}: usage comes last`)
         const { usageEvents, ...rest } = summary
         t.same(rest, capture.expected, `${way}: matches the stream`)
+        const firstAnswer = outcome.events.findIndex(e => e.type === 'delta' || e.type === 'tool_call')
+        const lastReasoning = outcome.events.findLastIndex(e => e.type === 'reasoning')
+        t.ok(lastReasoning < firstAnswer, `${way}: reasoning comes before the answer`)
       }
       results.push(JSON.stringify(outcome.events))
     }
@@ -257,6 +347,6 @@ t.test('a synthetic stream with CRLF and multi-byte characters split at every by
     const outcome = await ask(upstream, { rawBase64: [body.subarray(0, cut).toString('base64'), body.subarray(cut).toString('base64')] })
     seen.add(JSON.stringify(summarize(outcome.events)) + String(outcome.error))
   }
-  t.same([...seen], [JSON.stringify({ text: { 0: text.join('') }, tools: {}, finish: { 0: 'stop' }, usageEvents: 0 }) + 'undefined'], 'every cut gives the exact text')
+  t.same([...seen], [JSON.stringify({ reasoning: {}, text: { 0: text.join('') }, tools: {}, finish: { 0: 'stop' }, usageEvents: 0 }) + 'undefined'], 'every cut gives the exact text')
   await assertNoOpenSockets(t, upstream, mock)
 })
