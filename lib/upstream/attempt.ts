@@ -115,7 +115,7 @@ export class Attempt implements Dispatcher.DispatchHandler, EventSink {
         method: 'POST',
         headers: this.#request.headers,
         body: this.#request.body,
-        // Our own timers say what a timeout means (first token, idle); undici's would count pings.
+        // Our own timers say what a timeout means (headers, first token, idle); undici's bodyTimeout would count pings.
         headersTimeout: 0,
         bodyTimeout: 0
       }, this)
