@@ -105,6 +105,7 @@ export async function buildApp (options: AppOptions = {}): Promise<FastifyInstan
       model: config.upstreamModel,
       format: config.upstreamFormat,
       connectTimeoutMs: config.upstreamConnectTimeoutMs,
+      headersTimeoutMs: config.upstreamHeadersTimeoutMs,
       firstTokenTimeoutMs: config.upstreamFirstTokenTimeoutMs,
       idleTimeoutMs: config.upstreamIdleTimeoutMs,
       maxRetries: config.upstreamMaxRetries

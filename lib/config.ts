@@ -1,4 +1,5 @@
 import { MAX_TIMER_MS } from './sse/options.js'
+import { endpointInUrl, endpointMessage } from './upstream/options.js'
 import type { UpstreamFormat } from './upstream/types.js'
 
 /** The service's configuration, from the environment (README "Configuration"). */
@@ -11,6 +12,8 @@ export interface RelayConfig {
   upstreamModel: string
   upstreamFormat: UpstreamFormat
   upstreamConnectTimeoutMs: number
+  /** Request sent → response headers (`UPSTREAM_HEADERS_TIMEOUT_MS`); 0 = none. */
+  upstreamHeadersTimeoutMs: number
   upstreamFirstTokenTimeoutMs: number
   upstreamIdleTimeoutMs: number
   upstreamMaxRetries: number
@@ -105,6 +108,8 @@ export function readConfig (env: Record<string, string | undefined> = process.en
   if (upstreamUrl !== undefined && !/^https?:\/\/[^/]/.test(upstreamUrl)) {
     throw new ConfigError(`UPSTREAM_URL must be an http(s) URL, got ${JSON.stringify(upstreamUrl)}`)
   }
+  const endpoint = upstreamUrl === undefined ? undefined : endpointInUrl(upstreamUrl)
+  if (endpoint !== undefined) throw new ConfigError(`UPSTREAM_URL ${endpointMessage(endpoint)}`)
   const format = str('UPSTREAM_FORMAT') ?? 'openai'
   if (!FORMATS.includes(format as UpstreamFormat)) {
     throw new ConfigError(`UPSTREAM_FORMAT must be one of ${FORMATS.join(', ')}, got ${JSON.stringify(format)}`)
@@ -139,6 +144,7 @@ export function readConfig (env: Record<string, string | undefined> = process.en
     upstreamModel: model ?? models[0] ?? 'gpt-4o-mini',
     upstreamFormat: format as UpstreamFormat,
     upstreamConnectTimeoutMs: ms('UPSTREAM_CONNECT_TIMEOUT_MS', 10_000, 1),
+    upstreamHeadersTimeoutMs: ms('UPSTREAM_HEADERS_TIMEOUT_MS', 30_000),
     upstreamFirstTokenTimeoutMs: ms('UPSTREAM_FIRST_TOKEN_TIMEOUT_MS', 60_000, 1),
     upstreamIdleTimeoutMs: ms('UPSTREAM_IDLE_TIMEOUT_MS', 30_000, 1),
     upstreamMaxRetries: int('UPSTREAM_MAX_RETRIES', 2, 0, 10),

@@ -2,7 +2,8 @@
 export type MockFormat = 'openai' | 'openai-responses' | 'anthropic'
 
 /**
- * Failures the mock can inject. Stream faults happen after `faultAfterTokens` tokens.
+ * Failures the mock can inject. Stream faults happen after `faultAfterTokens` tokens (reasoning
+ * tokens, then answer tokens).
  * - `status`: a non-2xx answer (`status`, default 500) with an OpenAI-style JSON error body
  *   (`retryAfter` / `retryAfterMs` become headers)
  * - `html`: a proxy's HTML error page (`status`, default 502)
@@ -58,8 +59,27 @@ export interface MockScript {
   tokens?: string[]
   /** Pause between tokens. @default 40 */
   tokenDelayMs?: number
-  /** Pause before the first token; default: random 200–600 ms. */
+  /**
+   * Pause before the first token (of reasoning, when there is any); default: random 200–600 ms.
+   * A model that thinks without showing it (o1-style: nothing for a long time, then the answer)
+   * is a long `firstTokenDelayMs`, with `pingEveryMs` for the keep-alive comments servers send.
+   */
   firstTokenDelayMs?: number
+  /**
+   * Reasoning (thinking) sent before the answer, tokenized like `text`: `reasoning_content` or
+   * `reasoning` deltas (openai, see `reasoningField`), a reasoning summary (openai-responses), a
+   * thinking block ending in a `signature_delta` (anthropic). Counted in the usage's completion
+   * tokens and reported as reasoning tokens where the format has the field.
+   */
+  reasoning?: string
+  /** The reasoning as exact tokens (wins over `reasoning`). */
+  reasoningTokens?: string[]
+  /** Pause between the last reasoning token and the first answer token; default: `tokenDelayMs` (± `jitterMs`). */
+  thinkingMs?: number
+  /** openai: the delta field that carries reasoning: DeepSeek's, vLLM's and SGLang's, or OpenRouter's and Ollama's. @default 'reasoning_content' */
+  reasoningField?: 'reasoning_content' | 'reasoning'
+  /** anthropic: a `redacted_thinking` block follows the thinking block. @default false */
+  redactedThinking?: boolean
   /** ± random spread on each pause. @default 25 */
   jitterMs?: number
   /** Delay before the response headers are sent. @default 0 */
@@ -72,7 +92,7 @@ export interface MockScript {
   /** @default 'stop', or 'tool_calls' with toolCalls */
   finishReason?: string
   fault?: MockFault
-  /** Tokens sent before a stream fault. @default 0 */
+  /** Tokens (reasoning, then answer) sent before a stream fault. @default 0 */
   faultAfterTokens?: number
   /** HTTP status for `status`/`html` faults. A `status` with no `fault` means the `status` fault. */
   status?: number

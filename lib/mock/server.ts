@@ -271,22 +271,29 @@ class Player {
     if (fault === 'html') return this.#htmlFault(s.status ?? 502)
     const text = s.text ?? defaultAnswer(this.#body)
     const tokens = Array.isArray(s.tokens) ? s.tokens : tokenize(text)
+    const thoughts = Array.isArray(s.reasoningTokens) ? s.reasoningTokens : typeof s.reasoning === 'string' ? tokenize(s.reasoning) : []
     const calls = Array.isArray(s.toolCalls) ? s.toolCalls : []
     const reason = s.finishReason ?? (calls.length > 0 ? 'tool_calls' : 'stop')
+    const n = this.#format === 'openai' ? Math.max(1, Math.floor(Number(s.n ?? this.#body.n ?? 1)) || 1) : 1
     const frames = createFrames(this.#format, this.#wire, {
       id: `${this.#format === 'anthropic' ? 'msg' : this.#format === 'openai-responses' ? 'resp' : 'chatcmpl'}_mock_${this.#record.id}`,
       model: typeof this.#body.model === 'string' ? this.#body.model : 'mock-model',
       created: Math.floor(this.#record.startedAt / 1000),
-      n: this.#format === 'openai' ? Math.max(1, Math.floor(Number(s.n ?? this.#body.n ?? 1)) || 1) : 1,
-      promptTokens: promptTokens(this.#body)
+      n,
+      promptTokens: promptTokens(this.#body),
+      reasoningField: s.reasoningField === 'reasoning' ? 'reasoning' : 'reasoning_content',
+      redactedThinking: s.redactedThinking === true
     })
+    const counts = { completion: tokens.length + thoughts.length, reasoning: thoughts.length }
     const firstDelay = s.firstTokenDelayMs ?? 200 + Math.round(Math.random() * 400)
+    /** The pause before the answer's first token (or tool call) after thinking. */
+    const afterThinking = (): number => s.thinkingMs ?? pause(s.tokenDelayMs ?? 0, s.jitterMs ?? 0)
     const raw = Array.isArray(s.rawBase64) ? s.rawBase64.map(b => Buffer.from(b, 'base64')) : s.raw
     if (raw === undefined && (fault === 'json' || (this.#body.stream !== true && s.fast === undefined))) {
-      await this.#sleep(firstDelay)
-      this.#tokenSent(tokens.length)
+      await this.#sleep(firstDelay + (thoughts.length > 0 ? afterThinking() : 0))
+      this.#tokenSent(tokens.length + thoughts.length)
       this.#record.completedAt = Date.now()
-      return json(this.#res, 200, frames.whole(tokens.join(''), calls, reason, tokens.length))
+      return json(this.#res, 200, frames.whole(tokens.join(''), thoughts.join(''), calls, reason, counts))
     }
     this.#res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' })
     this.#res.flushHeaders()
@@ -297,23 +304,37 @@ class Player {
     if (raw !== undefined) return this.#raw(raw, fault === 'stall')
     if (s.fast !== undefined) return this.#fast()
     this.#write(frames.start())
+    // Reasoning tokens, then answer tokens: one count for `faultAfterTokens`.
     const faultAt = fault !== undefined && STREAM_FAULTS.has(fault) ? Math.max(0, s.faultAfterTokens ?? 0) : -1
-    const n = this.#format === 'openai' ? Math.max(1, Math.floor(Number(s.n ?? this.#body.n ?? 1)) || 1) : 1
-    for (let i = 0; i < tokens.length; i++) {
-      if (i === faultAt) return this.#streamFault(fault as MockFault)
-      await this.#sleep(i === 0 ? firstDelay : pause(s.tokenDelayMs ?? 0, s.jitterMs ?? 0))
-      for (let k = 0; k < n; k++) this.#write(frames.token(k, tokens[i] as string))
+    const nextPause = (): number => pause(s.tokenDelayMs ?? 0, s.jitterMs ?? 0)
+    let step = 0
+    for (const thought of thoughts) {
+      if (step === faultAt) return this.#streamFault(fault as MockFault)
+      await this.#sleep(step === 0 ? firstDelay : nextPause())
+      for (let k = 0; k < n; k++) this.#write(frames.reasoning(k, thought))
       this.#tokenSent()
+      step++
     }
-    if (faultAt >= tokens.length) return this.#streamFault(fault as MockFault)
+    for (let k = 0; k < n; k++) this.#write(frames.reasoningEnd(k))
+    this.#write(frames.answerStart())
+    /** The pause before the answer's first piece: after thinking, or before anything at all. */
+    const answerDelay = (): number => step === 0 ? firstDelay : thoughts.length > 0 && step === thoughts.length ? afterThinking() : nextPause()
+    for (const token of tokens) {
+      if (step === faultAt) return this.#streamFault(fault as MockFault)
+      await this.#sleep(answerDelay())
+      for (let k = 0; k < n; k++) this.#write(frames.token(k, token))
+      this.#tokenSent()
+      step++
+    }
+    if (faultAt >= step) return this.#streamFault(fault as MockFault)
     if (calls.length > 0) {
-      await this.#sleep(tokens.length === 0 ? firstDelay : pause(s.tokenDelayMs ?? 0, s.jitterMs ?? 0))
+      await this.#sleep(answerDelay())
       for (let k = 0; k < n; k++) this.#write(frames.toolCalls(k, calls))
       this.#tokenSent(calls.length)
     }
-    for (let k = 0; k < n; k++) this.#write(frames.finish(k, reason, tokens.length))
+    for (let k = 0; k < n; k++) this.#write(frames.finish(k, reason, counts))
     const usage = s.usage ?? (this.#format !== 'openai' || (this.#body.stream_options as { include_usage?: unknown } | undefined)?.include_usage === true)
-    if (usage) this.#write(frames.usage(tokens.length * n))
+    if (usage) this.#write(frames.usage({ completion: counts.completion * n, reasoning: counts.reasoning * n }))
     this.#write(frames.end())
     this.#finish()
   }

@@ -12,6 +12,8 @@ export interface AssembledToolCall {
 /** One choice of an answer, put together. */
 export interface AssembledChoice {
   index: number
+  /** The model's reasoning (thinking) before the answer; `''` when it sent none. */
+  reasoning: string
   text: string
   toolCalls: AssembledToolCall[]
   finishReason: string | undefined
@@ -22,11 +24,14 @@ export interface Usage {
   prompt_tokens: number
   completion_tokens: number
   total_tokens: number
+  /** Of `completion_tokens`, those spent reasoning: when the upstream reports it, or estimated from reasoning text. */
+  reasoning_tokens?: number
 }
 
 /**
- * Puts an answer together from its events: text per choice, tool calls merged by index, finish
- * reasons, usage. Used for the non-streaming OpenAI endpoint and for the `onFinish` hook.
+ * Puts an answer together from its events: reasoning and text per choice, tool calls merged by
+ * index, finish reasons, usage. Used for the non-streaming OpenAI endpoint and for the `onFinish`
+ * hook.
  */
 export class AnswerBuilder {
   private readonly choices = new Map<number, AssembledChoice>()
@@ -35,12 +40,15 @@ export class AnswerBuilder {
   add (event: RelayEvent): void {
     if (event.type === 'usage') {
       this.usage = { prompt_tokens: event.prompt_tokens, completion_tokens: event.completion_tokens, total_tokens: event.total_tokens }
+      if (event.reasoning_tokens !== undefined) this.usage.reasoning_tokens = event.reasoning_tokens
       return
     }
     if (event.type === 'error') return
     const choice = this.choice(event.choice ?? 0)
     if (event.type === 'delta') {
       choice.text += event.content
+    } else if (event.type === 'reasoning') {
+      choice.reasoning += event.content
     } else if (event.type === 'finish') {
       choice.finishReason = event.reason
     } else {
@@ -69,19 +77,25 @@ export class AnswerBuilder {
   usageOrEstimate (promptChars: number): { usage: Usage, estimated: boolean } {
     if (this.usage !== undefined) return { usage: this.usage, estimated: false }
     let chars = 0
+    let reasoningChars = 0
     for (const c of this.choices.values()) {
       chars += c.text.length
+      reasoningChars += c.reasoning.length
       for (const call of c.toolCalls) chars += call.arguments.length + (call.name?.length ?? 0)
     }
-    const completion = Math.ceil(chars / 4)
+    // Reasoning is output the upstream bills as completion tokens.
+    const reasoning = Math.ceil(reasoningChars / 4)
+    const completion = Math.ceil(chars / 4) + reasoning
     const prompt = Math.ceil(promptChars / 4)
-    return { usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion }, estimated: true }
+    const usage: Usage = { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion }
+    if (reasoning > 0) usage.reasoning_tokens = reasoning
+    return { usage, estimated: true }
   }
 
   private choice (index: number): AssembledChoice {
     let choice = this.choices.get(index)
     if (choice === undefined) {
-      choice = { index, text: '', toolCalls: [], finishReason: undefined }
+      choice = { index, reasoning: '', text: '', toolCalls: [], finishReason: undefined }
       this.choices.set(index, choice)
     }
     return choice

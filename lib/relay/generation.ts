@@ -35,6 +35,8 @@ export interface GenerationResult extends GenerationInfo {
   reason: EndReason
   /** Choice 0's text (the whole answer for ordinary requests). */
   text: string
+  /** Choice 0's reasoning (a reasoning model's thinking, apart from `text`); `''` when none came. */
+  reasoning: string
   finishReason: string | undefined
   choices: AssembledChoice[]
   usage: Usage
@@ -275,6 +277,7 @@ export class Generation {
       ...this.info,
       reason,
       text: choices[0]?.text ?? '',
+      reasoning: choices[0]?.reasoning ?? '',
       finishReason: choices[0]?.finishReason,
       choices,
       usage,

@@ -1,4 +1,4 @@
-import type { AnswerBuilder } from './answer.js'
+import type { AnswerBuilder, Usage } from './answer.js'
 import { DONE } from './events.js'
 import type { RelayEvent } from './events.js'
 import { DONE_DATA, formatData } from '../sse/format.js'
@@ -38,6 +38,9 @@ export class OpenAIChunkWriter {
     let finishReason: string | null = null
     if (event.type === 'delta') {
       delta = { content: event.content }
+    } else if (event.type === 'reasoning') {
+      // The field DeepSeek and vLLM send, which their clients (and the OpenAI SDK's raw chunks) read.
+      delta = { reasoning_content: event.content }
     } else if (event.type === 'tool_call') {
       const fn: Record<string, string> = { arguments: event.arguments }
       if (event.name !== undefined) fn.name = event.name
@@ -69,8 +72,11 @@ function errorFrame (code: string, message: string): string {
   return formatData(JSON.stringify({ error: { message, type: 'relay_error', code } }))
 }
 
-function usageOf (event: Extract<RelayEvent, { type: 'usage' }>): Record<string, number> {
-  return { prompt_tokens: event.prompt_tokens, completion_tokens: event.completion_tokens, total_tokens: event.total_tokens }
+/** OpenAI's usage object; reasoning tokens go where OpenAI puts them. */
+function usageOf (usage: Usage): Record<string, unknown> {
+  const out: Record<string, unknown> = { prompt_tokens: usage.prompt_tokens, completion_tokens: usage.completion_tokens, total_tokens: usage.total_tokens }
+  if (usage.reasoning_tokens !== undefined) out.completion_tokens_details = { reasoning_tokens: usage.reasoning_tokens }
+  return out
 }
 
 /** A whole `chat.completion` object, for `stream: false`. */
@@ -80,6 +86,7 @@ export function completionObject (completionId: string, model: string, answer: A
     message: {
       role: 'assistant',
       content: c.toolCalls.length > 0 && c.text === '' ? null : c.text,
+      ...(c.reasoning === '' ? {} : { reasoning_content: c.reasoning }),
       ...(c.toolCalls.length > 0
         ? {
             tool_calls: c.toolCalls.map((t) => ({ id: t.id, type: 'function', function: { name: t.name, arguments: t.arguments } }))
@@ -94,6 +101,6 @@ export function completionObject (completionId: string, model: string, answer: A
     created: Math.floor(Date.now() / 1000),
     model,
     choices,
-    usage: answer.usageOrEstimate(promptChars).usage
+    usage: usageOf(answer.usageOrEstimate(promptChars).usage)
   }
 }

@@ -12,8 +12,6 @@ export const READING = 0
 export const DONE = 1
 export const FAILED = 2
 
-/** Past this many undelivered events the socket is paused until the consumer catches up. */
-const HIGH_WATER = 512
 /** Bytes of an error page kept for its message; the rest is discarded (and the socket closed). */
 const ERROR_BODY_LIMIT = 65_536
 /** After the terminal event, how long the rest of the body may take before the socket is closed. */
@@ -34,29 +32,36 @@ export interface AttemptRequest {
   deadline: number | undefined
 }
 
+/** Where an attempt delivers: the client's one loop (`UpstreamClient.consume`). */
+export interface AttemptConsumer {
+  /**
+   * Each event, synchronously, as soon as it is parsed (inside the socket's data callback). An
+   * event is never delivered after the attempt ended. A throw cancels the attempt with that error.
+   */
+  onEvent: (event: UpstreamEvent) => void
+  /** The attempt ended (`state` is DONE or FAILED). Called once. */
+  onEnd: () => void
+}
+
 /**
  * One HTTP request to the upstream, as an undici dispatch handler. Bytes are decoded, parsed and
- * adapted synchronously in `onResponseData`; the resulting events wait in `queue` for the
- * consumer (the client's async generator), which calls {@link wait} only when the queue is
- * empty. So the per-event cost is the parser, one `JSON.parse` and a push: no promise, no
- * closure, no timer per event.
+ * adapted synchronously in `onResponseData`, and each resulting event is handed to the consumer
+ * there and then. So the per-event cost is the parser, one `JSON.parse` and a call: no queue, no
+ * promise, no closure, no timer per event.
  */
 export class Attempt implements Dispatcher.DispatchHandler, EventSink {
-  /** Undelivered events; the consumer reads from `head` on and calls {@link drained}. */
-  queue: UpstreamEvent[] = []
-  head = 0
   state: typeof READING | typeof DONE | typeof FAILED = READING
-  /** The failure (an {@link UpstreamError}, or the abort reason) once `state` is FAILED. */
+  /** The failure (an {@link UpstreamError}, the abort reason, or what the consumer threw) once `state` is FAILED. */
   error: unknown = undefined
 
   readonly #request: AttemptRequest
+  readonly #consumer: AttemptConsumer
   readonly #adapter: Adapter
   readonly #parser: EventSourceParser
   readonly #decoder = new TextDecoder('utf-8')
   #controller: Dispatcher.DispatchController | null = null
   /** An abort asked for before undici handed us the controller (request still queued or connecting). */
   #pendingAbort: Error | null = null
-  #wake: (() => void) | null = null
   #mode: BodyMode = 'sse'
   #status = 0
   #headers: Record<string, string | string[] | undefined> = {}
@@ -66,15 +71,19 @@ export class Attempt implements Dispatcher.DispatchHandler, EventSink {
   #requestDone = false
   #atBodyEnd = false
   #gotToken = false
+  /** Events (and other progress) in the current network chunk: the chunk was progress. */
+  #progressed = 0
   #lastTokenAt = 0
+  #headersTimer: NodeJS.Timeout | undefined
   #firstTokenTimer: NodeJS.Timeout | undefined
   #idleTimer: NodeJS.Timeout | undefined
   #totalTimer: NodeJS.Timeout | undefined
   /** After the terminal event, until the rest of the body came (see {@link end}). */
   #drainTimer: NodeJS.Timeout | undefined
 
-  constructor (request: AttemptRequest) {
+  constructor (request: AttemptRequest, consumer: AttemptConsumer) {
     this.#request = request
+    this.#consumer = consumer
     const { options } = request
     this.#adapter = createAdapter(options.format, this, options.apiKey)
     this.#parser = createParser({
@@ -87,9 +96,12 @@ export class Attempt implements Dispatcher.DispatchHandler, EventSink {
     })
   }
 
-  /** Sends the request and starts the first-token and total timers. */
+  /** Sends the request and starts the headers, first-token and total timers. */
   start (): void {
     const { options, deadline } = this.#request
+    if (options.headersTimeoutMs > 0) {
+      this.#headersTimer = setTimeout(() => this.fail(timeoutError('upstream_headers_timeout', options.headersTimeoutMs)), options.headersTimeoutMs)
+    }
     if (options.firstTokenTimeoutMs > 0) {
       this.#firstTokenTimer = setTimeout(() => this.fail(timeoutError('upstream_first_token_timeout', options.firstTokenTimeoutMs)), options.firstTokenTimeoutMs)
     }
@@ -103,7 +115,7 @@ export class Attempt implements Dispatcher.DispatchHandler, EventSink {
         method: 'POST',
         headers: this.#request.headers,
         body: this.#request.body,
-        // Our own timers say what a timeout means (first token, idle); undici's would count pings.
+        // Our own timers say what a timeout means (headers, first token, idle); undici's bodyTimeout would count pings.
         headersTimeout: 0,
         bodyTimeout: 0
       }, this)
@@ -113,22 +125,12 @@ export class Attempt implements Dispatcher.DispatchHandler, EventSink {
     }
   }
 
-  /**
-   * Push mode ({@link UpstreamClient.consume}): called synchronously, inside the socket's data
-   * callback, whenever events were queued or the state changed, instead of resolving a
-   * {@link wait} promise: no promise and no microtask per network chunk.
-   */
-  onReadable: (() => void) | null = null
-
-  /** Resolves when there are events to read or the state changed. */
-  wait (): Promise<void> {
-    return new Promise(resolve => { this.#wake = resolve })
+  /** Stops reading the socket (a consumer that buffers is full); {@link resume} reads on. */
+  pause (): void {
+    if (this.state === READING) this.#controller?.pause()
   }
 
-  /** The consumer read the whole queue: reuse the array and let the socket flow again. */
-  drained (): void {
-    this.queue.length = 0
-    this.head = 0
+  resume (): void {
     if (this.#controller?.paused === true) this.#controller.resume()
   }
 
@@ -141,18 +143,30 @@ export class Attempt implements Dispatcher.DispatchHandler, EventSink {
     if (this.state !== READING) return
     this.state = FAILED
     this.error = reason
-    this.queue.length = 0
-    this.head = 0
     this.#stopTimers()
     this.#abortRequest(reason instanceof Error ? reason : new Error('aborted'))
-    this.#notify()
+    this.#consumer.onEnd()
   }
 
   // ---- EventSink (called by the adapter, synchronously inside onResponseData) ----
 
   emit (event: UpstreamEvent): void {
     if (this.state !== READING) return
-    this.queue.push(event)
+    this.#progress()
+    try {
+      this.#consumer.onEvent(event)
+    } catch (err) {
+      this.cancel(err)
+    }
+  }
+
+  progress (): void {
+    if (this.state === READING) this.#progress()
+  }
+
+  /** A token or other model output: the first-token timer is done, the idle clock restarts. */
+  #progress (): void {
+    this.#progressed++
     if (!this.#gotToken) {
       this.#gotToken = true
       clearTimeout(this.#firstTokenTimer)
@@ -169,7 +183,7 @@ export class Attempt implements Dispatcher.DispatchHandler, EventSink {
     this.error = cut ? truncatedError('the last event was cut off') : error
     this.#stopTimers()
     this.#abortRequest(this.error as Error)
-    this.#notify()
+    this.#consumer.onEnd()
   }
 
   end (): void {
@@ -183,7 +197,7 @@ export class Attempt implements Dispatcher.DispatchHandler, EventSink {
       // the timer is only made if the body has not ended by the next tick.
       process.nextTick(Attempt.#awaitBodyEnd, this)
     }
-    this.#notify()
+    this.#consumer.onEnd()
   }
 
   static #awaitBodyEnd (attempt: Attempt): void {
@@ -200,6 +214,7 @@ export class Attempt implements Dispatcher.DispatchHandler, EventSink {
 
   onResponseStart (controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
     this.#headersSeen = true
+    clearTimeout(this.#headersTimer)
     this.#status = statusCode
     this.#headers = headers
     const contentType = String(headers['content-type'] ?? '').toLowerCase()
@@ -216,12 +231,10 @@ export class Attempt implements Dispatcher.DispatchHandler, EventSink {
     if (this.state === DONE) return
     const text = this.#decoder.decode(chunk, STREAM)
     if (text === '') return
-    const before = this.queue.length
     this.#parser.feed(text)
-    if (this.queue.length !== before) {
+    if (this.#progressed !== 0) {
+      this.#progressed = 0
       this.#lastTokenAt = Date.now()
-      if (this.queue.length - this.head > HIGH_WATER) controller.pause()
-      this.#notify()
     }
   }
 
@@ -263,7 +276,6 @@ export class Attempt implements Dispatcher.DispatchHandler, EventSink {
       const missing = this.#adapter.onBodyEnd()
       if (missing !== undefined) this.fail(truncatedError(missing))
     }
-    this.#notify()
   }
 
   #collect (chunk: Buffer): void {
@@ -313,20 +325,9 @@ export class Attempt implements Dispatcher.DispatchHandler, EventSink {
   }
 
   #stopTimers (): void {
+    clearTimeout(this.#headersTimer)
     clearTimeout(this.#firstTokenTimer)
     clearTimeout(this.#idleTimer)
     clearTimeout(this.#totalTimer)
-  }
-
-  #notify (): void {
-    if (this.onReadable !== null) {
-      this.onReadable()
-      return
-    }
-    const wake = this.#wake
-    if (wake !== null) {
-      this.#wake = null
-      wake()
-    }
   }
 }

@@ -1,6 +1,6 @@
 import { Pool } from 'undici'
 import { buildRequest } from './adapters/index.js'
-import { Attempt, DONE, FAILED, READING } from './attempt.js'
+import { Attempt, DONE } from './attempt.js'
 import { listModels } from './models.js'
 import type { UpstreamModel } from './models.js'
 import type { AttemptRequest } from './attempt.js'
@@ -29,6 +29,11 @@ function abortReason (signal: AbortSignal): unknown {
 
 /** Closes the request when the consumer leaves the `for await` early. */
 const CONSUMER_LEFT = new Error('the consumer stopped reading the upstream stream')
+
+/** `stream()`: past this many unread events the socket is paused until the consumer catches up. */
+const HIGH_WATER = 512
+
+function noop (): void {}
 
 /**
  * Streams chat answers from one upstream API (`UPSTREAM_URL`) as normalized
@@ -74,47 +79,94 @@ export class UpstreamClient {
    * resolves when the answer is complete, rejects with an {@link UpstreamError} or the signal's
    * abort reason. An `onEvent` that throws stops the request, and `consume` rejects with that error.
    */
-  async consume (body: ChatRequestBody, options: { signal: AbortSignal }, onEvent: (event: UpstreamEvent) => void): Promise<void> {
-    const { signal } = options
+  consume (body: ChatRequestBody, options: { signal: AbortSignal }, onEvent: (event: UpstreamEvent) => void): Promise<void> {
+    return this.#run(body, options.signal, onEvent, undefined)
+  }
+
+  /**
+   * The one upstream loop, behind both `consume()` and `stream()`: an attempt, and after a
+   * failure a backoff and the next attempt, until one completes or the failure is final (see
+   * {@link #backoff}). `onAttempt` learns each attempt, so a consumer that buffers can pause its
+   * socket.
+   */
+  async #run (body: ChatRequestBody, signal: AbortSignal, onEvent: (event: UpstreamEvent) => void, onAttempt: ((attempt: Attempt) => void) | undefined): Promise<void> {
     if (signal.aborted) throw abortReason(signal)
     const request = this.#request(body)
     let attempt: Attempt | undefined
     const onAbort = (): void => attempt?.cancel(abortReason(signal))
     signal.addEventListener('abort', onAbort, { once: true })
     let delivered = false
-    let thrown: { error: unknown } | undefined
+    const consumer = {
+      onEvent (event: UpstreamEvent): void {
+        delivered = true
+        onEvent(event)
+      },
+      onEnd: noop
+    }
     try {
       for (let retry = 0; ; retry++) {
-        const current = new Attempt(request)
+        const ended = new Promise<void>((resolve) => { consumer.onEnd = resolve })
+        const current = new Attempt(request, consumer)
         attempt = current
-        let settle!: () => void
-        const settled = new Promise<void>((resolve) => { settle = resolve })
-        current.onReadable = () => {
-          const queue = current.queue
-          try {
-            while (current.head < queue.length) {
-              const event = queue[current.head++] as UpstreamEvent
-              delivered = true
-              onEvent(event)
-            }
-          } catch (err) {
-            thrown = { error: err }
-            current.cancel(err)
-          }
-          current.drained()
-          if (current.state !== READING) settle()
-        }
+        onAttempt?.(current)
         current.start()
-        await settled
-        // The attempt may read its last bytes for a while yet: it must not hold the consumer.
-        current.onReadable = null
-        if (thrown !== undefined) throw thrown.error
+        await ended
         if (current.state === DONE) return
+        // What `onEvent` threw ends the request too: it comes after a delivered event.
         await this.#backoff(retry, current.error, delivered, signal, request.deadline)
       }
     } finally {
       signal.removeEventListener('abort', onAbort)
       attempt?.cancel(CONSUMER_LEFT)
+    }
+  }
+
+  /**
+   * `stream()` on the one loop: events wait in a queue for the consumer's pace; past
+   * {@link HIGH_WATER} undelivered events the socket is paused until the consumer has read them.
+   */
+  async * #stream (body: ChatRequestBody, signal: AbortSignal): AsyncGenerator<UpstreamEvent, void, undefined> {
+    if (signal.aborted) throw abortReason(signal)
+    const queue: UpstreamEvent[] = []
+    let head = 0
+    let wake: (() => void) | null = null
+    let attempt: Attempt | undefined
+    let outcome: { failed: boolean, error: unknown } | undefined
+    const notify = (): void => {
+      const resolve = wake
+      wake = null
+      resolve?.()
+    }
+    // Aborted by the caller's signal (with its reason), or by the consumer leaving the for-await.
+    const local = new AbortController()
+    const onAbort = (): void => local.abort(abortReason(signal))
+    signal.addEventListener('abort', onAbort, { once: true })
+    this.#run(body, local.signal, (event) => {
+      queue.push(event)
+      if (queue.length - head > HIGH_WATER) attempt?.pause()
+      notify()
+    }, (current) => { attempt = current }).then(
+      () => { outcome = { failed: false, error: undefined } },
+      (error: unknown) => { outcome = { failed: true, error } }
+    ).finally(notify)
+    try {
+      for (;;) {
+        while (head < queue.length) yield queue[head++] as UpstreamEvent
+        queue.length = 0
+        head = 0
+        // undici parses the bytes it already holds inside resume(): events may be queued (and the
+        // socket paused again) right here, with nobody to wake the wait below.
+        attempt?.resume()
+        if (queue.length > 0) continue
+        if (outcome !== undefined) {
+          if (outcome.failed) throw outcome.error
+          return
+        }
+        await new Promise<void>((resolve) => { wake = resolve })
+      }
+    } finally {
+      signal.removeEventListener('abort', onAbort)
+      if (outcome === undefined) local.abort(CONSUMER_LEFT)
     }
   }
 
@@ -132,37 +184,6 @@ export class UpstreamClient {
       },
       body: JSON.stringify(shape.body),
       deadline: totalTimeoutMs > 0 ? Date.now() + totalTimeoutMs : undefined
-    }
-  }
-
-  async * #stream (body: ChatRequestBody, signal: AbortSignal): AsyncGenerator<UpstreamEvent, void, undefined> {
-    if (signal.aborted) throw abortReason(signal)
-    const request = this.#request(body)
-    let attempt: Attempt | undefined
-    const onAbort = (): void => attempt?.cancel(abortReason(signal))
-    signal.addEventListener('abort', onAbort, { once: true })
-    let yielded = false
-    try {
-      for (let retry = 0; ; retry++) {
-        attempt = new Attempt(request)
-        attempt.start()
-        const queue = attempt.queue
-        for (;;) {
-          while (attempt.head < queue.length) {
-            const event = queue[attempt.head++] as UpstreamEvent
-            yielded = true
-            yield event
-          }
-          attempt.drained()
-          if (attempt.state === DONE) return
-          if (attempt.state === FAILED) break
-          await attempt.wait()
-        }
-        await this.#backoff(retry, attempt.error, yielded, signal, request.deadline)
-      }
-    } finally {
-      signal.removeEventListener('abort', onAbort)
-      attempt?.cancel(CONSUMER_LEFT)
     }
   }
 

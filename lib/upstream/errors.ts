@@ -1,3 +1,4 @@
+import { RETRY_AFTER_MAX_S, saneRetryAfter } from './retry.js'
 import { UpstreamError } from './types.js'
 import type { UpstreamErrorCode } from './types.js'
 
@@ -16,20 +17,23 @@ export function cleanMessage (message: string, apiKey: string | undefined): stri
 
 /**
  * Seconds from `retry-after` (delta-seconds or an HTTP date, RFC 9110 §10.2.3) or the
- * non-standard `retry-after-ms` that OpenAI and Azure send. `undefined` when absent or unusable.
+ * non-standard `retry-after-ms` that OpenAI and Azure send, clamped to
+ * `RETRY_AFTER_MAX_S` (one hour: a digit string too long for a number, a date in 2099). `undefined`
+ * when absent or unusable (`Infinity`, `1e+26`: not delta-seconds, not a date).
  */
 export function parseRetryAfter (headers: Record<string, string | string[] | undefined>, now = Date.now()): number | undefined {
   const ms = first(headers['retry-after-ms'])
-  if (ms !== undefined && /^\d+(\.\d+)?$/.test(ms.trim())) return Math.ceil(Number(ms) / 1000)
+  // A digit string too long for a double is Infinity: still a (huge) delay, clamped like one.
+  if (ms !== undefined && /^\d+(\.\d+)?$/.test(ms.trim())) return saneRetryAfter(Math.min(Number(ms) / 1000, RETRY_AFTER_MAX_S))
   const value = first(headers['retry-after'])?.trim()
   if (value === undefined || value === '') return undefined
-  if (/^\d+$/.test(value)) return Number(value)
+  if (/^\d+$/.test(value)) return saneRetryAfter(Math.min(Number(value), RETRY_AFTER_MAX_S))
   // An HTTP date names its day and month; anything else (`1.5`, `-5`) is not one, though
   // Date.parse reads many such strings as some date in the past (which would mean "now").
   if (!/[A-Za-z]{3}/.test(value)) return undefined
   const date = Date.parse(value)
   if (Number.isNaN(date)) return undefined
-  return Math.max(0, Math.ceil((date - now) / 1000))
+  return saneRetryAfter((date - now) / 1000)
 }
 
 function first (value: string | string[] | undefined): string | undefined {
@@ -115,7 +119,7 @@ export function inBandError (value: unknown, apiKey: string | undefined, fallbac
   return new UpstreamError('upstream_error', message, { status: 502, retryable: true })
 }
 
-/** Maps a non-2xx answer (CONTRACT.md, "Upstream answers map to"). */
+/** Maps a non-2xx answer to the statuses of README "The wire format" (401/403 → 502, 429 → 429, other 4xx as is, 5xx → 502). */
 export function httpError (status: number, headers: Record<string, string | string[] | undefined>, body: string, apiKey: string | undefined): UpstreamError {
   const contentType = first(headers['content-type']) ?? ''
   const detail = cleanMessage(messageOfBody(body, contentType), apiKey)
@@ -157,15 +161,20 @@ export function transportError (err: unknown, afterHeaders: boolean): UpstreamEr
   return new UpstreamError('upstream_connect', `cannot reach the upstream (${known ? code : text})`, { status: 502, retryable: true, cause: err })
 }
 
-/** A timer fired. Timeouts map to 504 and are never retried: the budget is already spent. */
+/**
+ * A timer fired. Timeouts map to 504 and are not retried (the budget is already spent), except
+ * the wait for response headers: like a connect timeout, it says nothing about the request, and a
+ * new connection may reach a working upstream.
+ */
 export function timeoutError (code: Extract<UpstreamErrorCode, `${string}_timeout`>, ms: number): UpstreamError {
   const what = {
     upstream_connect_timeout: 'connecting to the upstream',
+    upstream_headers_timeout: 'waiting for the response headers',
     upstream_first_token_timeout: 'waiting for the first token',
     upstream_idle_timeout: 'waiting for the next token',
     upstream_total_timeout: 'the whole upstream request'
   }[code]
-  return new UpstreamError(code, `upstream timed out after ${ms} ms ${what}`, { status: 504 })
+  return new UpstreamError(code, `upstream timed out after ${ms} ms ${what}`, { status: 504, retryable: code === 'upstream_headers_timeout' })
 }
 
 /** The body ended before a terminal signal. */

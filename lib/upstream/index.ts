@@ -6,6 +6,7 @@ export type {
   ChatRequestBody,
   DeltaEvent,
   FinishEvent,
+  ReasoningEvent,
   ToolCallEvent,
   UpstreamClientOptions,
   UpstreamErrorCode,

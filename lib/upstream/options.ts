@@ -7,6 +7,7 @@ export interface ResolvedOptions {
   model: string
   format: UpstreamFormat
   connectTimeoutMs: number
+  headersTimeoutMs: number
   firstTokenTimeoutMs: number
   idleTimeoutMs: number
   totalTimeoutMs: number
@@ -24,10 +25,37 @@ const ENV: Record<string, string> = {
   model: 'UPSTREAM_MODEL',
   format: 'UPSTREAM_FORMAT',
   connectTimeoutMs: 'UPSTREAM_CONNECT_TIMEOUT_MS',
+  headersTimeoutMs: 'UPSTREAM_HEADERS_TIMEOUT_MS',
   firstTokenTimeoutMs: 'UPSTREAM_FIRST_TOKEN_TIMEOUT_MS',
   idleTimeoutMs: 'UPSTREAM_IDLE_TIMEOUT_MS',
   totalTimeoutMs: 'STREAM_MAX_DURATION_MS',
   maxRetries: 'UPSTREAM_MAX_RETRIES'
+}
+
+/** The endpoint paths the adapters append to the base URL (`RequestShape.path`). */
+const ENDPOINT = /\/(chat\/completions|responses|messages)\/*$/
+
+/**
+ * When `url` already ends in an endpoint path (`/chat/completions`, `/responses`, `/messages`,
+ * with or without a trailing slash): that path and the base URL meant. The client appends the
+ * endpoint itself, so such a URL would POST `…/chat/completions/chat/completions`: a 404 from the
+ * upstream on every request. `undefined` for a base URL (or one that does not parse).
+ */
+export function endpointInUrl (text: string): { endpoint: string, base: string } | undefined {
+  let url: URL
+  try {
+    url = new URL(text)
+  } catch {
+    return undefined
+  }
+  const match = ENDPOINT.exec(url.pathname)
+  if (match === null) return undefined
+  return { endpoint: `/${match[1] as string}`, base: url.origin + url.pathname.slice(0, match.index) + url.search }
+}
+
+/** The boot error for a URL that ends in an endpoint path, naming the fix. */
+export function endpointMessage (found: { endpoint: string, base: string }): string {
+  return `must be the API's base URL, without the endpoint: it ends in ${found.endpoint}, which the relay appends itself; use ${found.base}`
 }
 
 function fail (name: string, rule: string): never {
@@ -59,6 +87,8 @@ export function resolveOptions (options: UpstreamClientOptions): ResolvedOptions
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') fail('url', 'must use http: or https:')
   if (url.username !== '' || url.password !== '') fail('url', 'must not carry credentials; use apiKey')
+  const endpoint = endpointInUrl(options.url)
+  if (endpoint !== undefined) fail('url', endpointMessage(endpoint))
   if (options.apiKey !== undefined && typeof options.apiKey !== 'string') fail('apiKey', 'must be a string')
   if (options.model !== undefined && (typeof options.model !== 'string' || options.model === '')) {
     fail('model', 'must be a non-empty string')
@@ -71,6 +101,7 @@ export function resolveOptions (options: UpstreamClientOptions): ResolvedOptions
     model: options.model ?? 'gpt-4o-mini',
     format,
     connectTimeoutMs: integer(options, 'connectTimeoutMs', 10_000, 0),
+    headersTimeoutMs: integer(options, 'headersTimeoutMs', 30_000, 0),
     firstTokenTimeoutMs: integer(options, 'firstTokenTimeoutMs', 60_000, 0),
     idleTimeoutMs: integer(options, 'idleTimeoutMs', 30_000, 0),
     totalTimeoutMs: integer(options, 'totalTimeoutMs', 0, 0),

@@ -12,6 +12,22 @@ export const BACKOFF_MAX_MS = 4000
 export const RETRY_AFTER_CAP_S = 10
 
 /**
+ * Longest `retry-after` passed on to a client (README "The wire format"): one hour. An upstream
+ * that asks for longer (a 400-digit number, a date in 2099) is broken or means "not today";
+ * either way a client is better served by coming back in an hour than by a figure of decades.
+ */
+export const RETRY_AFTER_MAX_S = 3600
+
+/**
+ * A `retry-after` a client can use: whole seconds from 0 to {@link RETRY_AFTER_MAX_S} (a larger
+ * figure is clamped to it), or `undefined` for what is not a finite number (NaN, Infinity).
+ */
+export function saneRetryAfter (seconds: number | undefined): number | undefined {
+  if (seconds === undefined || !Number.isFinite(seconds)) return undefined
+  return Math.min(RETRY_AFTER_MAX_S, Math.max(0, Math.ceil(seconds)))
+}
+
+/**
  * How long to wait before retry number `retry` (0-based) after `error`, or `undefined` when the
  * upstream asked for a longer pause than {@link RETRY_AFTER_CAP_S}.
  */

@@ -1,3 +1,5 @@
+import { saneRetryAfter } from './retry.js'
+
 /**
  * The normalized event stream every provider adapter produces. The relay only ever sees these,
  * whatever `UPSTREAM_FORMAT` is.
@@ -9,6 +11,21 @@ export interface DeltaEvent {
   /** Choice index (`n > 1`); `0` for single-choice answers. */
   choice: number
   /** The text exactly as the upstream sent it (may contain `\n`, `\r`, `[DONE]`, any Unicode). */
+  content: string
+}
+
+/**
+ * A piece of the model's reasoning (its thinking) for one choice, before the answer's deltas.
+ * Concatenating them gives the upstream's reasoning text: Chat Completions'
+ * `reasoning_content` / `reasoning`, the Responses API's reasoning summary (or reasoning text),
+ * Anthropic's thinking. Parts the provider keeps apart (summary parts, thinking blocks) are joined
+ * with a blank line (`\n\n`). Signatures and redacted (encrypted) thinking are never events.
+ */
+export interface ReasoningEvent {
+  type: 'reasoning'
+  /** Choice index, as for deltas. */
+  choice: number
+  /** The text exactly as the upstream sent it. */
   content: string
 }
 
@@ -41,10 +58,17 @@ export interface UsageEvent {
   prompt_tokens: number
   completion_tokens: number
   total_tokens: number
+  /**
+   * Of `completion_tokens`, those spent reasoning, when the upstream reports them (Chat
+   * Completions `completion_tokens_details.reasoning_tokens`, Responses
+   * `output_tokens_details.reasoning_tokens`; Anthropic counts thinking in its output tokens
+   * without a separate figure).
+   */
+  reasoning_tokens?: number
 }
 
 /** One event of the normalized upstream stream. */
-export type UpstreamEvent = DeltaEvent | ToolCallEvent | FinishEvent | UsageEvent
+export type UpstreamEvent = ReasoningEvent | DeltaEvent | ToolCallEvent | FinishEvent | UsageEvent
 
 /**
  * Stable error codes for everything that can go wrong upstream. Callers switch on `code`,
@@ -65,9 +89,11 @@ export type UpstreamErrorCode =
   | 'upstream_connect'
   /** `UPSTREAM_CONNECT_TIMEOUT_MS` passed. */
   | 'upstream_connect_timeout'
-  /** `UPSTREAM_FIRST_TOKEN_TIMEOUT_MS` passed before the first content token. */
+  /** `UPSTREAM_HEADERS_TIMEOUT_MS` passed: connected (or connecting), but no response headers. Retried like a connect timeout. */
+  | 'upstream_headers_timeout'
+  /** `UPSTREAM_FIRST_TOKEN_TIMEOUT_MS` passed before the first token (content or reasoning). */
   | 'upstream_first_token_timeout'
-  /** `UPSTREAM_IDLE_TIMEOUT_MS` passed between two content tokens. */
+  /** `UPSTREAM_IDLE_TIMEOUT_MS` passed between two tokens (content or reasoning). */
   | 'upstream_idle_timeout'
   /** The total duration limit passed. */
   | 'upstream_total_timeout'
@@ -85,9 +111,12 @@ export class UpstreamError extends Error {
   readonly code: UpstreamErrorCode
   /** The HTTP status the relay answers with when nothing has been sent yet. */
   readonly status: number
-  /** Seconds to wait before retrying, when known (429, some 503). */
+  /**
+   * Seconds to wait before retrying, when known (429, some 503): whole seconds from 0 to an
+   * hour (`RETRY_AFTER_MAX_S`; a larger figure given to the constructor is clamped to it).
+   */
   readonly retryAfter: number | undefined
-  /** Whether a retry before the first content token may succeed. */
+  /** Whether a retry before the first event may succeed. */
   readonly retryable: boolean
 
   constructor (code: UpstreamErrorCode, message: string, options: {
@@ -99,7 +128,8 @@ export class UpstreamError extends Error {
     super(message, options.cause === undefined ? undefined : { cause: options.cause })
     this.code = code
     this.status = options.status
-    this.retryAfter = options.retryAfter
+    // Whoever built the error, what reaches a client's `retry-after` header is a sane figure.
+    this.retryAfter = saneRetryAfter(options.retryAfter)
     this.retryable = options.retryable ?? false
   }
 }
@@ -119,13 +149,25 @@ export interface UpstreamClientOptions {
   format?: UpstreamFormat
   /** TCP + TLS connect. undici times it on coarse timers (about 0.5 s resolution). @default 10000 */
   connectTimeoutMs?: number
-  /** Request sent → first content token. @default 60000 */
+  /**
+   * Request sent → response headers; 0 = none. Streaming APIs send their headers as soon as
+   * they accept a request, before the model writes (or thinks) anything, so an upstream that
+   * accepts the connection and stays silent is told apart from a slow model, and reported
+   * (and retried) well before the first-token timeout. @default 30000
+   */
+  headersTimeoutMs?: number
+  /**
+   * Request sent → first token. Reasoning counts as a token (a model that is thinking is not
+   * stalled), and so do a thinking block's signature and a redacted thinking block (the model's
+   * own output, though never shown); keep-alive comments, pings and role-only chunks do not.
+   * @default 60000
+   */
   firstTokenTimeoutMs?: number
-  /** Longest gap between two content tokens. @default 30000 */
+  /** Longest gap between two tokens, counted as for {@link firstTokenTimeoutMs}. @default 30000 */
   idleTimeoutMs?: number
   /** Whole request; 0 = none. @default 0 */
   totalTimeoutMs?: number
-  /** Retries before the first content token. @default 2 */
+  /** Retries before the first event (content or reasoning) is delivered. @default 2 */
   maxRetries?: number
   /** Most connections to the upstream origin: one per concurrent streamed answer. @default 10000 */
   connections?: number

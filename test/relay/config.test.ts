@@ -11,6 +11,7 @@ const NODE_TIMER_LIMIT = 2_147_483_647
 /** Every millisecond setting, its key in RelayConfig, and whether 0 is allowed (0 = off/at once). */
 const MS_SETTINGS: Array<[string, keyof RelayConfig, boolean]> = [
   ['UPSTREAM_CONNECT_TIMEOUT_MS', 'upstreamConnectTimeoutMs', false],
+  ['UPSTREAM_HEADERS_TIMEOUT_MS', 'upstreamHeadersTimeoutMs', true],
   ['UPSTREAM_FIRST_TOKEN_TIMEOUT_MS', 'upstreamFirstTokenTimeoutMs', false],
   ['UPSTREAM_IDLE_TIMEOUT_MS', 'upstreamIdleTimeoutMs', false],
   ['STREAM_MAX_DURATION_MS', 'streamMaxDurationMs', true],
@@ -43,6 +44,7 @@ t.test('defaults are the ones CONTRACT.md and README.md state', async (t) => {
     upstreamModel: 'gpt-4o-mini',
     upstreamFormat: 'openai',
     upstreamConnectTimeoutMs: 10_000,
+    upstreamHeadersTimeoutMs: 30_000,
     upstreamFirstTokenTimeoutMs: 60_000,
     upstreamIdleTimeoutMs: 30_000,
     upstreamMaxRetries: 2,
@@ -94,6 +96,23 @@ t.test('a value that is not a whole number is refused, naming the variable', asy
   t.equal(configError(t, { PORT: 'x' })?.message, 'PORT must be a whole number, got "x"', 'PORT=x')
   t.match(configError(t, { PORT: '65536' })?.message, /^PORT must be at most 65535, got 65536$/, 'PORT=65536')
   t.equal(readConfig({ PORT: '65535' }).port, 65535, 'PORT=65535 accepted')
+})
+
+t.test('an UPSTREAM_URL that ends in an endpoint path is refused, naming the fix', async (t) => {
+  const cases: Array<[string, string, string]> = [
+    ['https://api.openai.com/v1/chat/completions', '/chat/completions', 'https://api.openai.com/v1'],
+    ['https://api.openai.com/v1/chat/completions/', '/chat/completions', 'https://api.openai.com/v1'],
+    ['https://api.openai.com/v1/responses', '/responses', 'https://api.openai.com/v1'],
+    ['https://api.anthropic.com/v1/messages/', '/messages', 'https://api.anthropic.com/v1'],
+    ['https://r.openai.azure.com/openai/deployments/d/chat/completions?api-version=2024-10-21', '/chat/completions', 'https://r.openai.azure.com/openai/deployments/d?api-version=2024-10-21']
+  ]
+  for (const [url, endpoint, base] of cases) {
+    const err = configError(t, { UPSTREAM_URL: url })
+    t.equal(err?.message, `UPSTREAM_URL must be the API's base URL, without the endpoint: it ends in ${endpoint}, which the relay appends itself; use ${base}`, url)
+  }
+  for (const url of ['https://api.openai.com/v1', 'https://api.openai.com/v1/', 'http://127.0.0.1:8000/v1/completions-proxy']) {
+    t.equal(readConfig({ UPSTREAM_URL: url }).upstreamUrl, url.replace(/\/$/, ''), `${url}: a base URL is accepted`)
+  }
 })
 
 t.test('SSE options (library users) refuse ms values above the same limit with a TypeError naming the option', async (t) => {

@@ -8,7 +8,7 @@ import { closeReason, payloads, startStack, textOf, untilClose } from '../fixtur
 const env = { UPSTREAM_MAX_RETRIES: '0' }
 
 t.test('before the first token, upstream failures are real statuses, not streams', async (t) => {
-  const stack = await startStack(t, { ...env, UPSTREAM_FIRST_TOKEN_TIMEOUT_MS: '300' })
+  const stack = await startStack(t, { ...env, UPSTREAM_FIRST_TOKEN_TIMEOUT_MS: '300', UPSTREAM_HEADERS_TIMEOUT_MS: '200' })
   const cases: Array<[string, Record<string, unknown>, number, string]> = [
     ['429 with retry-after', { status: 429, retryAfter: 7 }, 429, 'upstream_rate_limited'],
     ['429 without retry-after', { status: 429 }, 429, 'upstream_rate_limited'],
@@ -20,6 +20,7 @@ t.test('before the first token, upstream failures are real statuses, not streams
     ['a proxy\'s HTML error page', { fault: 'html', status: 502 }, 502, 'upstream_unavailable'],
     ['an HTML page with status 200', { fault: 'html', status: 200 }, 502, 'upstream_bad_response'],
     ['no first token in time', { firstTokenDelayMs: 3000, pingEveryMs: 50 }, 504, 'upstream_first_token_timeout'],
+    ['no response headers in time', { headersDelayMs: 3000 }, 504, 'upstream_headers_timeout'],
     ['an in-band error before any token', { fault: 'error-data' }, 502, 'upstream_error'],
     ['a reset before any token', { fault: 'reset' }, 502, 'upstream_reset']
   ]
@@ -35,6 +36,21 @@ t.test('before the first token, upstream failures are real statuses, not streams
     else t.equal(res.headers['retry-after'], undefined, `${name}: no retry-after`)
   }
   t.match(JSON.parse((await stack.stream({ status: 400, errorMessage: 'max_tokens is too large' })).raw), { error: { message: /max_tokens is too large/ } }, 'the upstream message is passed on for a 4xx')
+})
+
+t.test('an upstream retry-after reaches the client only when sane: at most an hour', async (t) => {
+  const stack = await startStack(t, env)
+  const cases: Array<[string, string, string]> = [
+    ['a digit string of 27 digits (1e+26)', '1' + '0'.repeat(26), '3600'],
+    ['a date in 2099', 'Thu, 01 Jan 2099 00:00:00 GMT', '3600'],
+    ['Infinity: not a figure, the default second', 'Infinity', '1'],
+    ['1e+26 written so: not delta-seconds', '1e+26', '1']
+  ]
+  for (const [name, retryAfter, expected] of cases) {
+    const res = await stack.stream({ status: 429, retryAfter })
+    t.equal(res.status, 429, `${name}: 429`)
+    t.equal(res.headers['retry-after'], expected, `${name}: retry-after ${expected}`)
+  }
 })
 
 t.test('after the first token, failures are an error event then close, never [DONE]', async (t) => {

@@ -1,7 +1,7 @@
 // Unit checks of the mapping helpers: retry-after parsing, error bodies, backoff.
 import t from 'tap'
 import { cleanMessage, describeErrorObject, inBandError, messageOfBody, parseRetryAfter } from '../../lib/upstream/errors.js'
-import { BACKOFF_BASE_MS, BACKOFF_MAX_MS, retryDelay } from '../../lib/upstream/retry.js'
+import { BACKOFF_BASE_MS, BACKOFF_MAX_MS, RETRY_AFTER_MAX_S, retryDelay } from '../../lib/upstream/retry.js'
 import { UpstreamError } from '../../lib/upstream/index.js'
 
 t.test('parseRetryAfter', async t => {
@@ -14,6 +14,29 @@ t.test('parseRetryAfter', async t => {
   t.equal(parseRetryAfter({ 'retry-after': 'soon' }, now), undefined)
   for (const odd of ['1.5', '-5', '+3', '1e3', '12 34']) t.equal(parseRetryAfter({ 'retry-after': odd }, now), undefined, `${odd}: not delta-seconds, not a date`)
   t.equal(parseRetryAfter({}, now), undefined)
+})
+
+t.test('parseRetryAfter passes on only sane figures: at most an hour', async t => {
+  const now = Date.parse('2026-01-01T00:00:00Z')
+  t.equal(RETRY_AFTER_MAX_S, 3600)
+  t.equal(parseRetryAfter({ 'retry-after': '3600' }, now), 3600, 'an hour is passed on')
+  t.equal(parseRetryAfter({ 'retry-after': '3601' }, now), 3600, 'longer is clamped')
+  t.equal(parseRetryAfter({ 'retry-after': '1' + '0'.repeat(26) }, now), 3600, 'a digit string past Number precision (1e+26)')
+  t.equal(parseRetryAfter({ 'retry-after': '9'.repeat(400) }, now), 3600, 'a digit string that parses to Infinity')
+  t.equal(parseRetryAfter({ 'retry-after': 'Thu, 01 Jan 2099 00:00:00 GMT' }, now), 3600, 'a date in 2099')
+  t.equal(parseRetryAfter({ 'retry-after': 'Thu, 01 Jan 2026 02:00:00 GMT' }, now), 3600, 'a date two hours off')
+  t.equal(parseRetryAfter({ 'retry-after-ms': '1' + '0'.repeat(30) }, now), 3600, 'retry-after-ms too')
+  for (const odd of ['Infinity', '1e+26', '-Infinity', 'NaN']) t.equal(parseRetryAfter({ 'retry-after': odd }, now), undefined, `${odd}: unusable`)
+})
+
+t.test('an UpstreamError built by anyone carries a sane retryAfter', async t => {
+  const make = (retryAfter: number): number | undefined => new UpstreamError('upstream_rate_limited', 'x', { status: 429, retryAfter }).retryAfter
+  t.equal(make(7), 7)
+  t.equal(make(1.2), 2, 'whole seconds, rounded up')
+  t.equal(make(2_300_019_455), 3600, 'clamped')
+  t.equal(make(Infinity), undefined)
+  t.equal(make(Number.NaN), undefined)
+  t.equal(make(-5), 0)
 })
 
 t.test('messageOfBody', async t => {

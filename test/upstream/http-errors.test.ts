@@ -1,4 +1,4 @@
-// Non-2xx answers map to CONTRACT.md's statuses, with the body read (the socket is reused or
+// Non-2xx answers map to the statuses README "The wire format" names, with the body read (the socket is reused or
 // closed, never leaked) and the API key never in a message.
 import t from 'tap'
 import { UpstreamError } from '../../lib/upstream/index.js'

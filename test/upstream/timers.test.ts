@@ -1,6 +1,6 @@
-// The four timers: connect, first token (pings do not count), idle between tokens (pings do not
-// count), total. Each fails with its own code and 504, and frees its socket: the mock (or the
-// silent server) sees the connection close.
+// The five timers: connect, response headers, first token (pings do not count), idle between
+// tokens (pings do not count), total. Each fails with its own code and 504, and frees its socket:
+// the mock (or the silent server) sees the connection close.
 import { once } from 'node:events'
 import { createServer } from 'node:net'
 import type { Socket } from 'node:net'
@@ -63,6 +63,49 @@ t.test('first-token timeout with pings flowing', async t => {
   const record = await mock.waitFor('ft')
   t.equal(record.aborted, true, 'the mock saw the client go away')
   t.equal(mock.requests.length, 1, 'timeouts are not retried')
+  await assertNoOpenSockets(t, upstream, mock)
+})
+
+t.test('headers timeout: a server that accepts the request and never answers', async t => {
+  const { mock, client } = await harness(t)
+  const upstream = client({ headersTimeoutMs: 200, firstTokenTimeoutMs: 5000, maxRetries: 0 })
+  const started = Date.now()
+  const { events, error } = await ask(upstream, { headersDelayMs: 5000, tag: 'silent' })
+  const took = Date.now() - started
+  t.same(events, [])
+  t.type(error, UpstreamError)
+  t.match(error, { code: 'upstream_headers_timeout', status: 504, retryable: true, message: 'upstream timed out after 200 ms waiting for the response headers' })
+  t.ok(took >= 190 && took < 1500, `its own shorter timer, not the first-token one (${took} ms)`)
+  t.equal((await mock.waitFor('silent')).aborted, true, 'the request was closed')
+  await assertNoOpenSockets(t, upstream, mock)
+})
+
+t.test('headers timeout is retried like a connect timeout', async t => {
+  // A plain TCP server that reads requests and never answers one.
+  let connections = 0
+  const requests: string[] = []
+  const server = createServer(socket => {
+    connections++
+    socket.on('data', (chunk: Buffer) => { if (chunk.toString('latin1').startsWith('POST ')) requests.push(chunk.toString('latin1').split('\r\n')[0] as string) })
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => server.close())
+  const { port } = server.address() as { port: number }
+  const upstream = new UpstreamClient({ url: `http://127.0.0.1:${port}/v1`, headersTimeoutMs: 150, maxRetries: 1 })
+  const { error } = await ask(upstream, {})
+  t.match(error, { code: 'upstream_headers_timeout', status: 504 })
+  t.same(requests, ['POST /v1/chat/completions HTTP/1.1', 'POST /v1/chat/completions HTTP/1.1'], 'two attempts')
+  t.equal(connections, 2, 'the silent connection was closed, the retry made a new one')
+  await upstream.close()
+})
+
+t.test('the headers timer stops at the headers: a slow first token is the first-token timer\'s', async t => {
+  const { mock, client } = await harness(t)
+  const upstream = client({ headersTimeoutMs: 150, maxRetries: 0 })
+  const { events, error } = await ask(upstream, { firstTokenDelayMs: 500, tokens: ['late'] })
+  t.equal(error, undefined, 'headers at once, the first token 500 ms later: no headers timeout')
+  t.equal(summarize(events).text[0], 'late')
   await assertNoOpenSockets(t, upstream, mock)
 })
 

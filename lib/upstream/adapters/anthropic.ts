@@ -1,7 +1,7 @@
 import { badResponse, inBandError } from '../errors.js'
 import type { ChatRequestBody } from '../types.js'
 import { parseLoose } from './openai.js'
-import { asRecord, typedRecord, usageEvent } from './types.js'
+import { asRecord, ReasoningParts, typedRecord, usageEvent } from './types.js'
 import type { Adapter, EventSink, RequestShape } from './types.js'
 
 /** OpenAI-only parameters the Messages API rejects; the ones it renames are rebuilt below. */
@@ -64,14 +64,17 @@ const STOP_REASONS: Record<string, string> = {
 }
 
 /**
- * Messages API events. Content blocks are numbered across text and tools; tool-call indexes
- * count only `tool_use` blocks, as OpenAI's `tool_calls[].index` does.
+ * Messages API events. Content blocks are numbered across thinking, text and tools; tool-call
+ * indexes count only `tool_use` blocks, as OpenAI's `tool_calls[].index` does. Thinking blocks
+ * become reasoning (several blocks, as with interleaved thinking, joined by a blank line); their
+ * signature and `redacted_thinking` blocks are progress, never events.
  */
 export class AnthropicAdapter implements Adapter {
   readonly #sink: EventSink
   readonly #apiKey: string | undefined
   /** Content block index → tool-call index. */
   readonly #tools = new Map<number, number>()
+  readonly #thinking = new ReasoningParts()
   #prompt = 0
   #completion = 0
   #sawUsage = false
@@ -92,6 +95,10 @@ export class AnthropicAdapter implements Adapter {
         const delta = asRecord(record.delta)
         if (delta?.type === 'text_delta' && typeof delta.text === 'string' && delta.text !== '') {
           this.#sink.emit({ type: 'delta', choice: 0, content: delta.text })
+        } else if (delta?.type === 'thinking_delta') {
+          this.#thinkingText(record.index, delta.thinking)
+        } else if (delta?.type === 'signature_delta') {
+          this.#sink.progress()
         } else if (delta?.type === 'input_json_delta' && typeof delta.partial_json === 'string' && delta.partial_json !== '') {
           const index = this.#tools.get(record.index as number)
           if (index !== undefined) this.#sink.emit({ type: 'tool_call', choice: 0, index, arguments: delta.partial_json })
@@ -118,9 +125,20 @@ export class AnthropicAdapter implements Adapter {
     }
   }
 
+  #thinkingText (index: unknown, text: unknown): void {
+    if (typeof text !== 'string') return
+    const content = this.#thinking.next(String(index), text, false)
+    if (content !== '') this.#sink.emit({ type: 'reasoning', choice: 0, content })
+  }
+
   #blockStart (index: unknown, block: Record<string, unknown> | undefined, whole: boolean): void {
     if (block?.type === 'text' && typeof block.text === 'string' && block.text !== '') {
       this.#sink.emit({ type: 'delta', choice: 0, content: block.text })
+    } else if (block?.type === 'thinking') {
+      // While streaming the block starts empty and its text follows as thinking_delta.
+      this.#thinkingText(index, block.thinking)
+    } else if (block?.type === 'redacted_thinking') {
+      this.#sink.progress()
     } else if (block?.type === 'tool_use' && typeof index === 'number') {
       const toolIndex = this.#tools.size
       this.#tools.set(index, toolIndex)

@@ -1,7 +1,7 @@
 import { badResponse, inBandError } from '../errors.js'
 import type { ChatRequestBody } from '../types.js'
 import { parseLoose } from './openai.js'
-import { asRecord, typedRecord, usageEvent } from './types.js'
+import { asRecord, ReasoningParts, typedRecord, usageEvent } from './types.js'
 import type { Adapter, EventSink, RequestShape } from './types.js'
 
 /** Chat Completions parameters with no Responses equivalent, or renamed below. */
@@ -31,8 +31,9 @@ export function responsesRequest (body: ChatRequestBody, model: string, apiKey: 
 interface Call { index: number, sent: number }
 
 /**
- * Responses API events: text deltas, function calls (`output_item.added` names them, argument
- * deltas follow), and the terminal `response.completed` / `response.incomplete` /
+ * Responses API events: reasoning (the summary's text, or the reasoning text that open-weight
+ * models served with this API send), text deltas, function calls (`output_item.added` names them,
+ * argument deltas follow), and the terminal `response.completed` / `response.incomplete` /
  * `response.failed` (or `error`). Everything is choice 0: the API has no `n`.
  */
 export class ResponsesAdapter implements Adapter {
@@ -40,6 +41,8 @@ export class ResponsesAdapter implements Adapter {
   readonly #apiKey: string | undefined
   /** Function-call items by item id, in the order they were announced. */
   readonly #calls = new Map<string, Call>()
+  /** Summary parts (`item:s<summary_index>`) and reasoning text parts (`item:c<content_index>`). */
+  readonly #reasoning = new ReasoningParts()
   #ended = false
 
   constructor (sink: EventSink, apiKey: string | undefined) {
@@ -59,6 +62,14 @@ export class ResponsesAdapter implements Adapter {
       case 'response.output_text.delta':
         if (typeof record.delta === 'string' && record.delta !== '') this.#sink.emit({ type: 'delta', choice: 0, content: record.delta })
         return
+      case 'response.reasoning_summary_text.delta':
+        return this.#reasoningText(`${String(record.item_id)}:s${String(record.summary_index)}`, record.delta, false)
+      case 'response.reasoning_summary_text.done':
+        return this.#reasoningText(`${String(record.item_id)}:s${String(record.summary_index)}`, record.text, true)
+      case 'response.reasoning_text.delta':
+        return this.#reasoningText(`${String(record.item_id)}:c${String(record.content_index)}`, record.delta, false)
+      case 'response.reasoning_text.done':
+        return this.#reasoningText(`${String(record.item_id)}:c${String(record.content_index)}`, record.text, true)
       case 'response.output_item.added':
         return this.#itemAdded(asRecord(record.item), record.output_index)
       case 'response.function_call_arguments.delta':
@@ -79,6 +90,13 @@ export class ResponsesAdapter implements Adapter {
       case 'error':
         return this.#sink.fail(inBandError(record, this.#apiKey))
     }
+  }
+
+  /** A reasoning delta, or with `whole` a `.done` event: only what the deltas did not carry. */
+  #reasoningText (key: string, text: unknown, whole: boolean): void {
+    if (typeof text !== 'string') return
+    const content = this.#reasoning.next(key, text, whole)
+    if (content !== '') this.#sink.emit({ type: 'reasoning', choice: 0, content })
   }
 
   #itemAdded (item: Record<string, unknown> | undefined, outputIndex: unknown): void {
@@ -115,7 +133,7 @@ export class ResponsesAdapter implements Adapter {
     this.#ended = true
     this.#sink.emit({ type: 'finish', choice: 0, reason })
     const usage = asRecord(response?.usage)
-    if (usage !== undefined) this.#sink.emit(usageEvent(usage.input_tokens, usage.output_tokens, usage.total_tokens))
+    if (usage !== undefined) this.#sink.emit(usageEvent(usage.input_tokens, usage.output_tokens, usage.total_tokens, usage.output_tokens_details))
     this.#sink.end()
   }
 
@@ -141,6 +159,12 @@ export class ResponsesAdapter implements Adapter {
         }
       } else if (item?.type === 'function_call') {
         this.#itemAdded(item, undefined)
+      } else if (item?.type === 'reasoning') {
+        const id = String(item.id)
+        const summary = Array.isArray(item.summary) ? item.summary : []
+        summary.forEach((part: unknown, i: number) => this.#reasoningText(`${id}:s${i}`, asRecord(part)?.text, true))
+        const content = Array.isArray(item.content) ? item.content : []
+        content.forEach((part: unknown, i: number) => this.#reasoningText(`${id}:c${i}`, asRecord(part)?.text, true))
       }
     }
     const why = asRecord(record.incomplete_details)?.reason

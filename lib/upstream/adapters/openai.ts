@@ -19,8 +19,9 @@ export function openaiRequest (body: ChatRequestBody, model: string, apiKey: str
 }
 
 /**
- * OpenAI Chat Completions chunks (and the compatible servers: Azure, vLLM, llama.cpp, Groq…).
- * Terminal: `[DONE]`, or the body ending after a finish reason on every choice seen.
+ * OpenAI Chat Completions chunks (and the compatible servers: Azure, vLLM, llama.cpp, Groq,
+ * DeepSeek, OpenRouter, Ollama…), reasoning included. Terminal: `[DONE]`, or the body ending after
+ * a finish reason on every choice seen.
  */
 export class OpenAIAdapter implements Adapter {
   readonly #sink: EventSink
@@ -70,6 +71,7 @@ export class OpenAIAdapter implements Adapter {
         }
         const delta = choice.delta as Record<string, unknown> | null | undefined
         if (delta !== null && typeof delta === 'object') {
+          this.#reasoning(index, delta)
           const content = delta.content
           if (typeof content === 'string' && content !== '') this.#sink.emit({ type: 'delta', choice: index, content })
           const toolCalls = delta.tool_calls
@@ -86,8 +88,37 @@ export class OpenAIAdapter implements Adapter {
     const usage = chunk.usage ?? asRecord(chunk.x_groq)?.usage
     if (usage !== null && typeof usage === 'object') {
       const u = usage as Record<string, unknown>
-      this.#usage = usageEvent(u.prompt_tokens, u.completion_tokens, u.total_tokens)
+      this.#usage = usageEvent(u.prompt_tokens, u.completion_tokens, u.total_tokens, u.completion_tokens_details)
     }
+  }
+
+  /**
+   * The reasoning of a delta (or a whole message), from whichever field the server uses:
+   * `reasoning_content` (DeepSeek, vLLM, SGLang), `reasoning` (OpenRouter, Ollama, newer vLLM),
+   * else the text of OpenRouter's `reasoning_details`. A server that fills several sends the same
+   * text in each (OpenRouter: `reasoning` and `reasoning_details`), so only the first is read.
+   */
+  #reasoning (choice: number, delta: Record<string, unknown>): void {
+    let text = delta.reasoning_content
+    if (typeof text !== 'string' || text === '') text = delta.reasoning
+    if (typeof text === 'string' && text !== '') {
+      this.#sink.emit({ type: 'reasoning', choice, content: text })
+      return
+    }
+    const details = delta.reasoning_details
+    if (!Array.isArray(details) || details.length === 0) return
+    let joined = ''
+    let progress = false
+    for (const entry of details) {
+      const detail = asRecord(entry)
+      if (detail === undefined) continue
+      const part = detail.type === 'reasoning.summary' ? detail.summary : detail.text
+      if (typeof part === 'string') joined += part
+      // A signature, or thinking the provider sent encrypted: model output, never shown.
+      if ((typeof detail.signature === 'string' && detail.signature !== '') || (typeof detail.data === 'string' && detail.data !== '')) progress = true
+    }
+    if (joined !== '') this.#sink.emit({ type: 'reasoning', choice, content: joined })
+    else if (progress) this.#sink.progress()
   }
 
   #toolCalls (choice: number, calls: unknown[]): void {
@@ -147,6 +178,9 @@ export class OpenAIAdapter implements Adapter {
         return {
           index: choice.index ?? i,
           delta: {
+            reasoning_content: message.reasoning_content,
+            reasoning: message.reasoning,
+            reasoning_details: message.reasoning_details,
             content: message.content,
             tool_calls: calls?.map((call: unknown, j: number) => ({ index: j, ...asRecord(call) }))
           },

@@ -3,8 +3,14 @@ import type { UpstreamError, UpstreamEvent, UsageEvent } from '../types.js'
 
 /** Where an adapter delivers what it reads. Implemented by the attempt that owns the request. */
 export interface EventSink {
-  /** A normalized event (delta, tool call fragment, finish, usage). */
+  /** A normalized event (reasoning, delta, tool call fragment, finish, usage). */
   emit (event: UpstreamEvent): void
+  /**
+   * The model's own output that is no event: a thinking block's signature, a redacted
+   * (encrypted) thinking block. It shows the model is working, so it counts for the first-token
+   * and idle timers as a token does; it is never shown, so nothing is delivered.
+   */
+  progress (): void
   /** An error reported by the upstream; the attempt stops reading. */
   fail (error: UpstreamError): void
   /** The provider's terminal signal was seen (`[DONE]`, `message_stop`, `response.completed`…). */
@@ -38,11 +44,37 @@ export interface RequestShape {
   body: Record<string, unknown>
 }
 
-/** Builds a usage event from counts that may be missing. */
-export function usageEvent (prompt: unknown, completion: unknown, total?: unknown): UsageEvent {
+/**
+ * Builds a usage event from counts that may be missing; `details` is the record that holds
+ * `reasoning_tokens` (`completion_tokens_details`, `output_tokens_details`), when there is one.
+ */
+export function usageEvent (prompt: unknown, completion: unknown, total?: unknown, details?: unknown): UsageEvent {
   const p = wholeNumber(prompt) ?? 0
   const c = wholeNumber(completion) ?? 0
-  return { type: 'usage', prompt_tokens: p, completion_tokens: c, total_tokens: wholeNumber(total) ?? p + c }
+  const usage: UsageEvent = { type: 'usage', prompt_tokens: p, completion_tokens: c, total_tokens: wholeNumber(total) ?? p + c }
+  const reasoning = wholeNumber(asRecord(details)?.reasoning_tokens)
+  if (reasoning !== undefined) usage.reasoning_tokens = reasoning
+  return usage
+}
+
+/**
+ * Reasoning that a provider sends in parts it keeps apart (the Responses API's summary parts,
+ * Anthropic's thinking blocks) as one text: a part that follows another starts with a blank line
+ * (`\n\n`), as they are paragraphs of their own. Remembers how much of each part was sent, so a
+ * `.done` event that repeats the whole part adds only what its deltas did not carry.
+ */
+export class ReasoningParts {
+  readonly #sent = new Map<string, number>()
+
+  /** What to emit for `text` arriving in part `key`: a fragment, or with `whole`, the part so far. */
+  next (key: string, text: string, whole: boolean): string {
+    const sent = this.#sent.get(key)
+    const fragment = whole ? text.slice(sent ?? 0) : text
+    if (fragment === '') return ''
+    const gap = sent === undefined && this.#sent.size > 0
+    this.#sent.set(key, (sent ?? 0) + fragment.length)
+    return gap ? `\n\n${fragment}` : fragment
+  }
 }
 
 /**
