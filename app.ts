@@ -1,7 +1,3 @@
-import { existsSync } from 'node:fs'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import fastifyStatic from '@fastify/static'
 import Fastify from 'fastify'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import { readConfig } from './lib/config.js'
@@ -17,6 +13,7 @@ import { MemoryStore } from './lib/relay/stores/memory.js'
 import { RedisStore } from './lib/relay/stores/redis.js'
 import { UpstreamClient } from './lib/upstream/index.js'
 import type { AuthorizeChannel } from './plugins/channel-routes.js'
+import chatPage from './plugins/chat-page.js'
 import relayPlugin from './plugins/relay.js'
 import { sendError } from './plugins/relay-http.js'
 import ssePlugin from './plugins/sse.js'
@@ -164,19 +161,8 @@ export async function buildApp (options: AppOptions = {}): Promise<FastifyInstan
     return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics())
   })
 
-  await app.register(fastifyStatic, { root: publicDir(), index: ['index.html'], wildcard: false })
+  await app.register(chatPage)
   return app
-}
-
-/** `public/` beside the package root, whether running from the sources or from `dist/`. */
-function publicDir (): string {
-  let dir = dirname(fileURLToPath(import.meta.url))
-  while (!existsSync(join(dir, 'package.json'))) {
-    const parent = dirname(dir)
-    if (parent === dir) break
-    dir = parent
-  }
-  return join(dir, 'public')
 }
 
 /** The router's own refusals, as the contract's errors. */
