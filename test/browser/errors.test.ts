@@ -5,7 +5,7 @@
  */
 import t from 'tap'
 import type { Page } from 'playwright-core'
-import { answerText, browserStack, chromiumMissing, openPage, sendPrompt, setExtraBody, waitForAnswerState } from '../fixtures/browser.js'
+import { answerSource, answerText, browserStack, chromiumMissing, openPage, sendPrompt, setExtraBody, waitForAnswerState } from '../fixtures/browser.js'
 
 const good = ['All', ' good', ' now.']
 
@@ -50,6 +50,7 @@ t.test('errors show with a retry that works', { skip: chromiumMissing }, async (
     // How much arrives before the reset is the sockets' business; what arrived must stay.
     const partial = await answerText(page)
     t.ok(partial.length > 0 && tokens.join('').startsWith(partial), `the part that arrived stays on screen: ${JSON.stringify(partial)}`, { log })
+    t.equal(await answerSource(page), partial, 'and is kept with the failed answer')
     const { text, retry } = await visibleError(page)
     t.match(text, /interrupted/, `the cut is reported, not silent: ${text}`)
 
@@ -86,7 +87,9 @@ t.test('a relay with RELAY_API_KEYS asks for the key, then streams with it', { s
   const { text, retry } = await visibleError(page)
   t.match(text, /API key/, `the page asks for a key: ${text}`, { log })
   await page.getByLabel('Relay API key').fill('key-two')
-  await retry.click()
+  t.ok(await retry.isVisible(), 'Retry is next to the key field')
+  // Enter in the key field submits the key, as in any form.
+  await page.getByLabel('Relay API key').press('Enter')
   await waitForAnswerState(page, 'done')
   // The stream itself is a GET on a keyed relay: this is why the page reads it with fetch().
   t.equal(await answerText(page), good.join(''), 'the answer streams with the key')
