@@ -159,7 +159,8 @@ function newAnswerView (conversation) {
   return new AnswerView({
     beforeWrite: () => { if (shown()) measureStick() },
     afterWrite: () => { if (shown()) applyStick() },
-    announce: (text) => { if (shown()) announce(text) }
+    announce: (text) => { if (shown()) announce(text) },
+    status
   })
 }
 
@@ -241,7 +242,7 @@ function updateControls () {
       view.setEditable(!busy && index === lastUser ? editLastMessage : null)
     } else if (view instanceof AnswerView) {
       const last = index === messages.length - 1 && messages[index - 1]?.role === 'user'
-      view.setActions({ copy: message.content === '' ? null : message.content, regenerate: !busy && last ? regenerate : null, announce: status })
+      view.setActions({ copy: message.content === '' ? null : message.content, regenerate: !busy && last ? regenerate : null, status })
     }
   })
 }

@@ -13,9 +13,12 @@
  * hashes, a rule or setext underline, a fence's first backticks, a quote or table pipe. */
 const PENDING_MARKER = /^ {0,3}(?:[-*+_=]+|#{1,6}|\d{1,9}[.)]?|>|`{1,2}|~{1,2}|\|) *$/
 const FENCE = /^ {0,3}(`{3,}|~{3,})/
+/** An autolink (`<https://exa`) or HTML tag (`<img src=`) not closed yet, at the end (or its `<`). */
+const UNFINISHED_TAG = /<(?:[A-Za-z][A-Za-z0-9+.-]*:[^\s<>]*|\/?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?)?$/
+/** Text before a list item's content. */
+const TASK_START = /(?:^|\n) {0,9}(?:[-*+]|\d{1,9}[.)]) +$/
 const PIPE_ROW = /^ {0,3}\|/
 const DELIMITER_PREFIX = /^ {0,3}\|?[ :|-]*$/
-const DELIMITER_ROW = /^ {0,3}\|?(?: *:?-+:? *\|)+ *(?::?-+:? *)?$/
 
 /**
  * @param {string} source  the unfinished tail of an answer (its finished blocks are not given)
@@ -80,12 +83,23 @@ function mendTable (text) {
   const header = /** @type {string} */ (lines[first])
   if (rows === 1) return lines.slice(0, first).join('\n') + (first > 0 ? '\n' : '')
   const delimiter = /** @type {string} */ (lines[first + 1])
-  if (rows === 2 && !text.endsWith('\n') && !DELIMITER_ROW.test(delimiter) && DELIMITER_PREFIX.test(delimiter)) {
-    const cells = header.trim().replace(/^\||\|$/g, '').split('|').length
-    return lines.slice(0, first + 1).join('\n') + '\n|' + ' --- |'.repeat(cells)
+  if (rows === 2 && !text.endsWith('\n') && DELIMITER_PREFIX.test(delimiter)) {
+    // The delimiter row being written: given the header's width, keeping the alignment typed.
+    const typed = cellsOf(delimiter)
+    const cells = cellsOf(header).map((_, i) => {
+      const cell = typed[i]?.trim() ?? ''
+      return cell.includes('-') ? cell : `${cell}---`
+    })
+    return `${lines.slice(0, first + 1).join('\n')}\n| ${cells.join(' | ')} |`
   }
   return text
 }
+
+/**
+ * A table row's cells, without the outer pipes.
+ * @param {string} row
+ */
+const cellsOf = (row) => row.trim().replace(/^\||\|$/g, '').split('|')
 
 /**
  * Closes what the last block left open: a code span, emphasis, a link whose text or URL is
@@ -108,15 +122,24 @@ function mendInline (block) {
     const ticks = block.slice(tick, run)
     const close = findRun(block, ticks, run)
     if (close === -1) {
-      // A code span open to the end: close it; emphasis opened before it is still open.
+      // A code span open to the end: close it; emphasis opened before it is still open. With
+      // nothing in it yet, it is held back (an empty span would show its backticks).
       plain += block.slice(i, tick)
-      return block + ticks + emphasis(maskTags(plain), false).closers
+      const closers = emphasis(maskTags(plain), false).closers
+      return run === block.length ? block.slice(0, tick) + closers : block + ticks + closers
     }
     plain += block.slice(i, tick) + ' '.repeat(close + ticks.length - tick)
     i = close + ticks.length
   }
   plain = maskTags(plain)
   let text = block
+  // An autolink or tag still being written (`<https://exa`, `<img src=`) shows once it closes:
+  // it shows without its brackets (an autolink), or it is a tag and shows as written.
+  const tag = UNFINISHED_TAG.exec(plain)
+  if (tag !== null) {
+    text = text.slice(0, tag.index)
+    plain = plain.slice(0, tag.index)
+  }
   const link = pendingLink(plain)
   if (link !== null) {
     // An image will show as a link with its text (markdown.js loads no images); a link as its text.
@@ -161,6 +184,10 @@ function findRun (text, ticks, from) {
 function pendingLink (text) {
   const open = text.lastIndexOf('[')
   if (open === -1) return null
+  // `- [`, `- [x`, `- [x]` at the start of a list item: a task box, not a link.
+  if (TASK_START.test(text.slice(0, open)) && /^[ xX]?\]?$/.test(text.slice(open + 1))) {
+    return { start: open, labelStart: open, labelEnd: open, image: false }
+  }
   const image = open > 0 && text[open - 1] === '!'
   const close = text.indexOf(']', open)
   if (close === -1) {

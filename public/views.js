@@ -78,15 +78,15 @@ export function actionButton ({ icon: name, label, action, showLabel = false, ru
  * Copies and says so on the button for a moment ("Copied"), and to screen readers.
  * @param {HTMLButtonElement} button
  * @param {string} text
- * @param {(message: string) => void} announce
+ * @param {(message: string) => void} status  where screen readers hear the outcome
  */
-async function copyWithFeedback (button, text, announce) {
+async function copyWithFeedback (button, text, status) {
   const copied = await copyText(text)
   const label = button.querySelector('.action-label, .visually-hidden') ?? button
   const before = label.textContent
   label.textContent = copied ? 'Copied' : 'Copy failed'
   button.dataset.copied = String(copied)
-  announce(copied ? 'Copied to the clipboard.' : 'Could not copy to the clipboard.')
+  status(copied ? 'Copied to the clipboard.' : 'Could not copy to the clipboard.')
   setTimeout(() => {
     label.textContent = before
     delete button.dataset.copied
@@ -192,10 +192,12 @@ export class AnswerView {
    * @param {object} hooks
    * @param {() => void} [hooks.beforeWrite]  before each frame's render (scroll anchoring)
    * @param {() => void} [hooks.afterWrite]
-   * @param {(message: string) => void} [hooks.announce]  to screen readers
+   * @param {(message: string) => void} [hooks.announce]  a finished block, to screen readers
+   * @param {(message: string) => void} [hooks.status]  a short message to screen readers ("Copied")
    */
   constructor (hooks = {}) {
     const announce = hooks.announce ?? (() => {})
+    const status = hooks.status ?? (() => {})
     this.root = el('article', 'msg msg-assistant')
     this.root.dataset.state = 'waiting'
     const body = el('div', 'msg-body')
@@ -248,7 +250,7 @@ export class AnswerView {
       const button = /** @type {Element} */ (event.target).closest?.('button[data-action="copy-code"]')
       if (!(button instanceof HTMLButtonElement)) return
       const code = button.closest('.code-block')?.querySelector('code')
-      void copyWithFeedback(button, code?.textContent ?? '', announce)
+      void copyWithFeedback(button, code?.textContent ?? '', status)
     })
   }
 
@@ -337,10 +339,11 @@ export class AnswerView {
    */
   #waitLine (seconds) {
     const line = el('p', 'error-wait')
-    line.append(el('span', 'visually-hidden', `The relay asks to wait ${Math.ceil(seconds)} seconds before retrying.`))
+    const whole = Math.ceil(seconds)
+    line.append(el('span', 'visually-hidden', `The relay asks to wait ${whole} ${whole === 1 ? 'second' : 'seconds'} before retrying.`))
     const visible = el('span', 'error-wait-count')
     visible.setAttribute('aria-hidden', 'true')
-    visible.dataset.seconds = String(Math.ceil(seconds))
+    visible.dataset.seconds = String(whole)
     line.append(visible)
     const until = Date.now() + seconds * 1000
     const tick = () => {
@@ -375,16 +378,16 @@ export class AnswerView {
    * @param {object} actions
    * @param {string | null} actions.copy  the text Copy puts on the clipboard; null: no Copy
    * @param {(() => void) | null} actions.regenerate  null: no Regenerate (not the last answer)
-   * @param {(message: string) => void} actions.announce
+   * @param {(message: string) => void} actions.status  "Copied", to screen readers
    */
-  setActions ({ copy, regenerate, announce }) {
+  setActions ({ copy, regenerate, status }) {
     // Rebuilt only when they change: a button with keyboard focus is left alone.
     const key = `${copy !== null}:${regenerate !== null}`
     if (key === this.actionsKey) return
     this.actionsKey = key
     this.actions.replaceChildren()
     if (copy !== null) {
-      const button = actionButton({ icon: 'copy', label: 'Copy answer', action: 'copy', run: () => { void copyWithFeedback(button, copy, announce) } })
+      const button = actionButton({ icon: 'copy', label: 'Copy answer', action: 'copy', run: () => { void copyWithFeedback(button, copy, status) } })
       this.actions.append(button)
     }
     if (regenerate !== null) this.actions.append(actionButton({ icon: 'regenerate', label: 'Regenerate answer', action: 'regenerate', run: regenerate }))

@@ -29,9 +29,14 @@ const cases: Array<[string, string, string]> = [
   ['**b `code', '**b `code`**', 'emphasis opened before a code span is closed after it'],
   ['`a*b` and *c', '`a*b` and *c*', 'markers inside a code span do not count'],
   ['``a ` b', '``a ` b``', 'a code span of two backticks'],
+  ['- with `', '- with ', 'an empty open code span is held back'],
   // HTML and autolinks: shown as text by markdown.js, and their insides are not markup
   ['and <img src=x onerror="window.__pwned=1">', 'and <img src=x onerror="window.__pwned=1">', 'underscores inside a tag are not emphasis'],
   ['see <https://a.b/c_d> and **x', 'see <https://a.b/c_d> and **x**', 'an autolink is not emphasis'],
+  ['see <https://exa', 'see ', 'an autolink being written shows once complete'],
+  ['and <img src=x on', 'and ', 'so does a tag'],
+  ['a < b', 'a < b', 'a lone angle bracket is text'],
+  ['see <', 'see ', 'an angle bracket at the end may start an autolink'],
   // links and images
   ['see [docs](https://exa', 'see docs', 'a link whose URL is coming shows as its text'],
   ['see [do', 'see do', 'a link whose text is coming shows as its text'],
@@ -40,6 +45,10 @@ const cases: Array<[string, string, string]> = [
   ['[use `x` now](http', 'use `x` now', 'link text with code in it'],
   ['x ![alt](http://x', 'x ', 'an image being written shows nothing yet'],
   ['[a](https://a.b) and [c](https://c', '[a](https://a.b) and c', 'a finished link before stays'],
+  ['- a\n- [', '- a\n- ', 'a task box being written is not a link'],
+  ['- [x', '- ', 'a task box being checked'],
+  ['- [x]', '- ', 'a task box waiting for its text'],
+  ['- [Docs](https://d', '- Docs', 'a link at the start of a list item is a link'],
   // block markers on the last, unfinished line
   ['- item\n- ', '- item\n', 'a list marker with no text yet'],
   ['- item\n-', '- item\n', 'a dash: list, rule or heading underline, not known yet'],
@@ -57,7 +66,9 @@ const cases: Array<[string, string, string]> = [
   ['~~~\ncode\n~~', '~~~\ncode\n', 'a tilde fence'],
   ['````\n```\nx', '````\n```\nx', 'a shorter fence inside a longer one does not close it'],
   // tables
-  ['| a | b |\n|--', '| a | b |\n| --- | --- |', 'the delimiter row is completed to the header width'],
+  ['| a | b |\n|--', '| a | b |\n| -- | --- |', 'the delimiter row is completed to the header width'],
+  ['| a | b | c |\n|---|:-:', '| a | b | c |\n| --- | :-: | --- |', 'keeping the alignment typed so far'],
+  ['| a | b |\n|---|:', '| a | b |\n| --- | :--- |', 'a cell with no dash yet'],
   ['| a | b |', '', 'a header row alone is held back'],
   ['| a | b |\n', '', 'a complete header row still waits for its delimiter row'],
   ['intro\n| a | b |', 'intro\n', 'a header row after a paragraph line'],

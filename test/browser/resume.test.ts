@@ -56,3 +56,62 @@ t.test('reload mid-answer: the page re-attaches and finishes the same answer', {
   t.equal(await answerText(page), expected.trimEnd(), 'after another reload the answer is still there')
   t.equal(await page.locator('#prompt').isDisabled(), false, 'and the input is free')
 })
+
+/** The model's real pace for one answer, as the mock sent it: the rate the page should show. */
+function sourceRate (record: { tokensSent: number, firstTokenAt: number | undefined, completedAt: number | undefined }): number {
+  return (record.tokensSent - 1) / (((record.completedAt ?? 0) - (record.firstTokenAt ?? 0)) / 1000)
+}
+
+t.test('tokens/s after a reload counts live tokens only: within 20% of the live rate', { skip: chromiumMissing }, async (t) => {
+  const { mock, relay, browser } = await browserStack(t)
+  const { page, log } = await openPage(browser, relay.url)
+  // 20 tokens a second, steady. Counting the replayed third of them again, or the burst they come
+  // in as if it were the model's pace, would show far more.
+  const steady = (tag: string) => ({ mock: { tokens: Array.from({ length: 60 }, (_, i) => `n${i} `), tokenDelayMs: 50, firstTokenDelayMs: 50, jitterMs: 0, tag } })
+
+  await setExtraBody(page, steady('live'))
+  await sendPrompt(page, 'Count at a steady pace')
+  await waitForAnswerState(page, 'done')
+  const live = await answerStat(page, 'rate') ?? 0
+  const liveSource = sourceRate(await mock.waitFor('live'))
+  t.ok(Math.abs(live - liveSource) <= 0.2 * liveSource, `without a reload: ${live} tokens/s shown, ${liveSource.toFixed(2)} sent`, { log })
+
+  await page.getByRole('button', { name: 'New chat' }).click()
+  await setExtraBody(page, steady('reloaded'))
+  await sendPrompt(page, 'Count again, I will reload')
+  await waitForTextLength(page, 60)
+  await page.reload()
+  await waitForAnswerState(page, 'done')
+  const resumed = await answerStat(page, 'rate') ?? 0
+  const resumedSource = sourceRate(await mock.waitFor('reloaded'))
+  t.ok(Math.abs(resumed - resumedSource) <= 0.2 * resumedSource, `after a reload: ${resumed} tokens/s shown, ${resumedSource.toFixed(2)} sent (the replayed burst is not counted)`)
+  t.ok((await answerStat(page, 'ttft') ?? 0) > 0, 'the time to first token measured before the reload is kept')
+  t.equal(await answerStat(page, 'resumes'), 1, 'the reload counts as one resume')
+
+  // The figures stay with the answer.
+  await page.reload()
+  await waitForAnswerState(page, 'done', 5000)
+  t.equal(await answerStat(page, 'rate'), resumed, 'and are kept with it')
+})
+
+t.test('a second tab attaches to the running answer; its rate counts live tokens only', { skip: chromiumMissing }, async (t) => {
+  const { mock, relay, browser } = await browserStack(t)
+  const { context, page, log } = await openPage(browser, relay.url)
+  const tokens = Array.from({ length: 60 }, (_, i) => `m${i} `)
+  await setExtraBody(page, { mock: { tokens, tokenDelayMs: 50, firstTokenDelayMs: 50, jitterMs: 0, tag: 'two-tabs' } })
+  await sendPrompt(page, 'Count, for two tabs')
+  await waitForTextLength(page, 80)
+
+  // The second tab has no record of what the first counted: it tells the replay from live tokens.
+  const second = await context.newPage()
+  second.on('pageerror', (err) => { log.push(`second pageerror: ${err.message}`) })
+  await second.goto(relay.url)
+  await waitForAnswerState(page, 'done')
+  await waitForAnswerState(second, 'done')
+  t.equal(await answerSource(second), tokens.join(''), 'the second tab shows the same answer, exactly', { log })
+  const sent = sourceRate(await mock.waitFor('two-tabs'))
+  const other = await answerStat(second, 'rate') ?? 0
+  t.ok(Math.abs(other - sent) <= 0.2 * sent, `its rate, ${other} tokens/s, is the model's (${sent.toFixed(2)} sent)`)
+  t.equal(await answerStat(second, 'ttft'), undefined, 'it does not claim a time to first token it did not see')
+  t.equal(mock.requests.filter((r) => r.tag === 'two-tabs').length, 1, 'one generation for both')
+})

@@ -32,4 +32,11 @@ t.test('Stop mid-answer stops the text and the upstream', { skip: chromiumMissin
   t.match(await page.locator('.msg-assistant .notice').textContent(), /Stopped/, 'the answer says it was stopped')
   t.equal(await page.locator('.msg-assistant .error').isVisible(), false, 'a Stop is not an error')
   t.equal(await page.evaluate(() => document.activeElement?.id), 'prompt', 'focus is back in the input')
+
+  // The marker stays with the answer.
+  await page.reload()
+  await waitForAnswerState(page, 'stopped', 5000)
+  t.equal(await page.locator('.msg-assistant .notice').textContent(), 'Stopped.', 'after a reload the answer still says it was stopped')
+  t.equal(await answerText(page), atStop, 'with the text it had')
+  t.equal(await page.locator('#prompt').isDisabled(), false, 'and nothing is re-attached')
 })
