@@ -130,8 +130,12 @@ function decorate (fragment) {
     link.rel = 'noopener noreferrer'
   }
   for (const input of fragment.querySelectorAll('input')) {
-    if (input.type !== 'checkbox') input.remove()
-    else input.disabled = true
+    if (input.type !== 'checkbox') {
+      input.remove()
+      continue
+    }
+    input.disabled = true
+    input.parentElement?.classList.add('task')
   }
   for (const pre of fragment.querySelectorAll('pre')) {
     const block = document.createElement('div')

@@ -9,7 +9,9 @@
 // usually one paragraph, list or code block, is rendered again each frame, through mend() so that
 // half-written markup already looks finished (see mend.js). A tail that grows very long (one
 // huge code block or list) is re-rendered less often, so that it takes at most about a fifth of
-// the main thread: its text then arrives in larger steps instead of slowing the page.
+// the main thread: its text then arrives in larger steps instead of slowing the page. Finished
+// blocks are kept in chunks that the browser skips while off screen, so that styling, layout and
+// painting per frame do not grow with the answer either.
 //
 // Markdown a later block can still change, and how it is handled: a link reference definition
 // (`[x]: url`) written after the block that uses it does not reach that block (one written
@@ -21,6 +23,8 @@ import { mend } from './mend.js'
 /** A live render that took longer than this (ms) waits a multiple of its cost before the next. */
 const CHEAP_RENDER_MS = 4
 const BACKOFF = 4
+/** Finished blocks per chunk (see #finish). */
+const CHUNK_BLOCKS = 24
 
 export class StreamingMarkdown {
   /** The answer's text, line ends normalized to \n (what the lexer sees). */
@@ -33,6 +37,9 @@ export class StreamingMarkdown {
   #live = []
   /** @type {Record<string, { href: string, title?: string }>} */
   #links = Object.create(null)
+  /** @type {HTMLElement | null} the chunk finished blocks go into */
+  #chunk = null
+  #chunkBlocks = 0
   #dirty = false
   #notBefore = 0
   #retryFrame = 0
@@ -107,13 +114,27 @@ export class StreamingMarkdown {
     return this.#source
   }
 
-  /** @param {any[]} tokens  complete blocks at the start of the tail */
+  /**
+   * Renders complete blocks for good. They go into chunks of CHUNK_BLOCKS blocks, each skipped
+   * by the browser while off screen (`content-visibility: auto` in markdown.css): the browser
+   * then checks one chunk, not every block, against the viewport in each frame.
+   * @param {any[]} tokens  complete blocks at the start of the tail
+   */
   #finish (tokens) {
-    const fragment = render(tokens)
-    const nodes = [...fragment.childNodes]
-    this.#root.insertBefore(fragment, this.#live[0] ?? null)
+    const nodes = [...render(tokens).childNodes]
+    for (const node of nodes) {
+      if (this.#chunk === null || (this.#chunkBlocks >= CHUNK_BLOCKS && node.nodeType === Node.ELEMENT_NODE)) {
+        this.#chunk = document.createElement('div')
+        this.#chunk.className = 'md-chunk'
+        this.#chunkBlocks = 0
+        this.#root.insertBefore(this.#chunk, this.#live[0] ?? null)
+      }
+      this.#chunk.append(node)
+      if (node.nodeType === Node.ELEMENT_NODE) this.#chunkBlocks++
+    }
     for (const token of tokens) this.#finished += token.raw.length
-    if (nodes.length > 0) this.#onFinishedBlocks(nodes)
+    const blocks = nodes.filter((node) => node.nodeType === Node.ELEMENT_NODE)
+    if (blocks.length > 0) this.#onFinishedBlocks(blocks)
   }
 
   /** @param {any[]} tokens */
