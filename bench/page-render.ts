@@ -100,8 +100,9 @@ async function measure (length: number): Promise<Sample> {
     const cdp = await context.newCDPSession(page)
     await cdp.send('Performance.enable')
     // Bring the answer to its length, as if it had streamed, and let the page settle.
-    await page.evaluate(async ({ before }) => {
-      const { AnswerView } = await import('./views.js')
+    await page.evaluate(async ({ before, module }) => {
+      // The page's own module, resolved by the page (a string, not a path of this repository).
+      const { AnswerView } = await import(module)
       // Following the end of the answer, as the chat does while the reader is at the bottom: the
       // part being written is on screen, so it is styled, laid out and painted every frame.
       const main = document.getElementById('main') as HTMLElement
@@ -114,7 +115,7 @@ async function measure (length: number): Promise<Sample> {
       main.scrollTop = main.scrollHeight
       ;(window as unknown as { __view: typeof view }).__view = view
       for (let i = 0; i < 10; i++) await new Promise(requestAnimationFrame)
-    }, { before: tokens.slice(0, length - window) })
+    }, { before: tokens.slice(0, length - window), module: './views.js' })
     const metrics = async () => {
       const { metrics } = await cdp.send('Performance.getMetrics')
       return Object.fromEntries(metrics.map((m) => [m.name, m.value]))
