@@ -35,6 +35,9 @@ export function safeUrl (href) {
 /** A fence's language as a class name, or '' (`c++`, `objective-c` and `c#` are names too). */
 const LANGUAGE = /^[\w#+.-]{1,32}$/
 
+/** The depth (1-6) of the first heading of the answer being rendered (see `heading` below). */
+let headingBase = 1
+
 const marked = new Marked({
   gfm: true,
   renderer: {
@@ -45,9 +48,10 @@ const marked = new Marked({
     },
     /** @param {{ tokens: any[], depth: number }} token */
     heading ({ tokens, depth }) {
-      // The answer sits under the page's h1 and the answer's own (hidden) h2: its headings start
-      // at h3, so that the outline a screen reader lists stays in order.
-      const level = Math.min(6, depth + 2)
+      // The answer sits under the page's h1 and the answer's own (hidden) h2: its first heading
+      // is an h3 whatever its depth (models often start at ##), the others keep their distance
+      // from it, so that the outline a screen reader lists has no gap.
+      const level = Math.max(3, Math.min(6, depth - headingBase + 3))
       return `<h${level} class="md-h${depth}">${this.parser.parseInline(tokens)}</h${level}>\n`
     },
     /** @param {{ href: string, title?: string | null, tokens: any[] }} token */
@@ -106,9 +110,12 @@ export function lex (source, links) {
 /**
  * Renders block tokens to DOM nodes, sanitized.
  * @param {any[]} tokens  from {@link lex}
+ * @param {object} [options]
+ * @param {number} [options.headingBase]  the depth of the answer's first heading: it becomes h3
  * @returns {DocumentFragment}
  */
-export function render (tokens) {
+export function render (tokens, { headingBase: base = 1 } = {}) {
+  headingBase = base
   const html = marked.parser(tokens)
   const fragment = /** @type {DocumentFragment} */ (/** @type {unknown} */ (DOMPurify.sanitize(html, PURIFY)))
   decorate(fragment)
@@ -135,6 +142,7 @@ function decorate (fragment) {
       continue
     }
     input.disabled = true
+    input.setAttribute('aria-label', input.checked ? 'Done' : 'To do')
     input.parentElement?.classList.add('task')
   }
   for (const pre of fragment.querySelectorAll('pre')) {

@@ -40,6 +40,8 @@ export class StreamingMarkdown {
   /** @type {HTMLElement | null} the chunk finished blocks go into */
   #chunk = null
   #chunkBlocks = 0
+  /** @type {number | null} the depth of the answer's first heading (markdown.js render) */
+  #headingBase = null
   #dirty = false
   #notBefore = 0
   #retryFrame = 0
@@ -121,7 +123,7 @@ export class StreamingMarkdown {
    * @param {any[]} tokens  complete blocks at the start of the tail
    */
   #finish (tokens) {
-    const nodes = [...render(tokens).childNodes]
+    const nodes = [...this.#render(tokens).childNodes]
     for (const node of nodes) {
       if (this.#chunk === null || (this.#chunkBlocks >= CHUNK_BLOCKS && node.nodeType === Node.ELEMENT_NODE)) {
         this.#chunk = document.createElement('div')
@@ -137,10 +139,19 @@ export class StreamingMarkdown {
     if (blocks.length > 0) this.#onFinishedBlocks(blocks)
   }
 
+  /**
+   * @param {any[]} tokens
+   * @returns {DocumentFragment}
+   */
+  #render (tokens) {
+    this.#headingBase ??= tokens.find((token) => token.type === 'heading')?.depth ?? null
+    return render(tokens, { headingBase: this.#headingBase ?? 1 })
+  }
+
   /** @param {any[]} tokens */
   #replaceLive (tokens) {
     for (const node of this.#live) node.remove()
-    const fragment = render(tokens)
+    const fragment = this.#render(tokens)
     this.#live = [...fragment.childNodes]
     this.#root.append(fragment)
     this.#placeCaret()

@@ -99,6 +99,13 @@ t.test('a finished answer: each markdown element renders', { skip: chromiumMissi
   t.equal(await md.locator('blockquote strong').textContent(), 'bold', 'a quote with markup in it')
   t.equal(await md.locator('hr').count(), 1, 'a thematic break')
   t.equal(await md.locator('p').last().textContent(), 'The end.', 'the last paragraph')
+
+  // An answer whose first heading is ## still starts at h3: the outline has no gap.
+  await setExtraBody(page, { mock: { text: '## Overview\n\nText.\n\n### Detail\n\nMore.\n\n# Big', tokenDelayMs: 2, firstTokenDelayMs: 10, jitterMs: 0 } })
+  await sendPrompt(page, 'Headings from level two')
+  await waitForAnswerState(page, 'done')
+  const levels = await answer(page).locator('h3, h4, h5, h6').evaluateAll((hs) => hs.map((h) => `${h.tagName} ${h.textContent}`))
+  t.same(levels, ['H3 Overview', 'H4 Detail', 'H3 Big'], 'the first heading is an h3, the others keep their distance (never above h3)')
 })
 
 /**
