@@ -156,6 +156,7 @@ export class ChatList {
     })
     const buttons = el('div', 'chat-confirm-buttons')
     buttons.append(no, yes)
+    row.classList.add('confirming')
     row.replaceChildren(question, buttons)
     no.focus()
   }
