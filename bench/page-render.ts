@@ -17,7 +17,8 @@
  *
  * Runs alternate between the two lengths (1,000 and 20,000 tokens), each in a fresh page; the
  * medians and their ratio are printed and written to bench/results/page-render.json. Not a test:
- * the figures depend on the machine.
+ * the figures depend on the machine. `PAGE_ROOT=DIR` measures another copy of `public/` (an older
+ * commit's: `git archive REV public | tar -x -C DIR`) with the same vendored modules.
  */
 import { writeFile, mkdir } from 'node:fs/promises'
 import os from 'node:os'
@@ -79,7 +80,7 @@ function answerTokens (count: number): string[] {
 }
 
 const app = Fastify({ logger: false })
-await app.register(chatPage)
+await app.register(chatPage, { root: process.env.PAGE_ROOT })
 await app.listen({ host: '127.0.0.1', port: 0 })
 const address = app.server.address()
 const origin = `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`
@@ -178,4 +179,4 @@ console.log('\n| answer length | main thread µs/token (median) | script | style
 for (const s of summary) console.log(`| ${s.length.toLocaleString('en')} tokens | ${s.usPerToken} | ${s.scriptUs} | ${s.styleUs} | ${s.layoutUs} |`)
 console.log(`\nratio 20,000 / 1,000: ${ratio} (${runs} runs each, ${window}-token window, ${tokensPerFrame} tokens per frame)`)
 await mkdir(new URL('./results/', import.meta.url), { recursive: true })
-await writeFile(new URL('./results/page-render.json', import.meta.url), JSON.stringify(result, null, 2) + '\n')
+await writeFile(new URL(process.env.PAGE_ROOT === undefined ? './results/page-render.json' : './results/page-render-other.tmp', import.meta.url), JSON.stringify(result, null, 2) + '\n')
