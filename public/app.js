@@ -325,6 +325,9 @@ function regenerate () {
   if (current.messages.at(-1)?.role !== 'user') return
   store.save(current)
   startGeneration(current)
+  // The button that was pressed (Regenerate, Retry, an edit's Send) is gone: the keyboard goes
+  // to Stop, where it is while an answer is written.
+  if (!ui.stop.hidden && (document.activeElement === document.body || !document.activeElement?.isConnected)) ui.stop.focus()
 }
 
 /**
@@ -337,6 +340,7 @@ function editLastMessage (text) {
   current.pending = null
   renderConversation()
   send(text)
+  if (!ui.stop.hidden) ui.stop.focus()
 }
 
 function autoGrow () {

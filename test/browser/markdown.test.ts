@@ -6,7 +6,7 @@
  */
 import t from 'tap'
 import type { Page } from 'playwright-core'
-import { answerSource, browserStack, chromiumMissing, openPage, sendPrompt, setExtraBody, waitForAnswerState } from '../fixtures/browser.js'
+import { answerSource, browserStack, pieces, chromiumMissing, openPage, sendPrompt, setExtraBody, waitForAnswerState } from '../fixtures/browser.js'
 
 const ANSWER = [
   '# Deploying the relay', '',
@@ -21,17 +21,6 @@ const ANSWER = [
   '---', '',
   'The end.'
 ].join('\n')
-
-/** Splits text into tokens of 1 to 4 characters, cutting markup anywhere. */
-function tokenize (text: string): string[] {
-  const tokens: string[] = []
-  for (let i = 0, n = 0; i < text.length; n++) {
-    const size = 1 + (n * 7 % 4)
-    tokens.push(text.slice(i, i + size))
-    i += size
-  }
-  return tokens
-}
 
 const answer = (page: Page) => page.locator('.msg-assistant .markdown').last()
 
@@ -140,7 +129,7 @@ async function recordFrames (page: Page): Promise<void> {
 t.test('while it streams: no markup shows, nothing shrinks or jumps', { skip: chromiumMissing }, async (t) => {
   const { relay, browser } = await browserStack(t)
   const { page, log } = await openPage(browser, relay.url)
-  const tokens = tokenize(ANSWER)
+  const tokens = pieces(ANSWER)
   await setExtraBody(page, { mock: { tokens, tokenDelayMs: 12, firstTokenDelayMs: 50, jitterMs: 0 } })
   await recordFrames(page)
   await sendPrompt(page, 'Stream it')

@@ -9,7 +9,7 @@
  */
 import t from 'tap'
 import type { Request } from 'playwright-core'
-import { answerSource, browserStack, chromiumMissing, openPage, sendPrompt, setExtraBody, waitForAnswerState } from '../fixtures/browser.js'
+import { answerSource, browserStack, pieces, chromiumMissing, openPage, sendPrompt, setExtraBody, waitForAnswerState } from '../fixtures/browser.js'
 
 /** Payloads; `FLAG` and `ORIGIN` are replaced by a window flag name and the relay's origin. */
 const PAYLOADS = [
@@ -58,17 +58,6 @@ const PAYLOADS = [
   '- <iframe src="ORIGIN/exfil-list"></iframe>'
 ]
 
-/** Cuts text into pieces of 1 to 5 characters: payloads arrive half-written. */
-function pieces (text: string): string[] {
-  const out: string[] = []
-  for (let i = 0, n = 0; i < text.length; n++) {
-    const size = 1 + (n * 3 % 5)
-    out.push(text.slice(i, i + size))
-    i += size
-  }
-  return out
-}
-
 t.test('an answer of XSS payloads runs nothing and requests nothing', { skip: chromiumMissing }, async (t) => {
   const { relay, browser } = await browserStack(t)
   const { page, log } = await openPage(browser, relay.url)
@@ -85,7 +74,7 @@ t.test('an answer of XSS payloads runs nothing and requests nothing', { skip: ch
     })
   })
 
-  await setExtraBody(page, { mock: { tokens: pieces(answer), tokenDelayMs: 1, firstTokenDelayMs: 20, jitterMs: 0 } })
+  await setExtraBody(page, { mock: { tokens: pieces(answer, 5), tokenDelayMs: 1, firstTokenDelayMs: 20, jitterMs: 0 } })
   await sendPrompt(page, 'Say something dangerous')
   await waitForAnswerState(page, 'done', 60_000)
   t.equal(await answerSource(page), answer, 'the whole answer arrived', { log })
