@@ -1,7 +1,3 @@
-import { existsSync } from 'node:fs'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import fastifyStatic from '@fastify/static'
 import Fastify from 'fastify'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import { readConfig } from './lib/config.js'
@@ -12,6 +8,7 @@ import type { RelayHooks, UpstreamStreamer } from './lib/relay/generation.js'
 import type { RelayStore } from './lib/relay/store.js'
 import type { UpstreamClientOptions } from './lib/upstream/index.js'
 import type { AuthorizeChannel } from './plugins/channel-routes.js'
+import chatPage from './plugins/chat-page.js'
 import type { Identify } from './plugins/identify.js'
 import llmRelay from './plugins/llm-relay.js'
 import type { PrepareRequest } from './plugins/options.js'
@@ -153,19 +150,8 @@ export async function buildApp (options: AppOptions = {}): Promise<FastifyInstan
     return reply.type(registry.contentType).send(await registry.metrics())
   })
 
-  await app.register(fastifyStatic, { root: publicDir(), index: ['index.html'], wildcard: false })
+  await app.register(chatPage)
   return app
-}
-
-/** `public/` beside the package root, whether running from the sources or from `dist/`. */
-function publicDir (): string {
-  let dir = dirname(fileURLToPath(import.meta.url))
-  while (!existsSync(join(dir, 'package.json'))) {
-    const parent = dirname(dir)
-    if (parent === dir) break
-    dir = parent
-  }
-  return join(dir, 'public')
 }
 
 /** The router's own refusals, as the contract's errors. */

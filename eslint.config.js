@@ -35,6 +35,10 @@ export default [
         location: 'readonly',
         crypto: 'readonly',
         HTMLElement: 'readonly',
+        HTMLButtonElement: 'readonly',
+        Element: 'readonly',
+        Node: 'readonly',
+        CSS: 'readonly',
         Event: 'readonly',
         Headers: 'readonly'
       }

@@ -22,12 +22,14 @@ export class HttpError extends Error {
    * @param {number} status
    * @param {string} code
    * @param {string} message
+   * @param {number | null} [retryAfter]  seconds to wait, from `retry-after` (a 429, a 503)
    */
-  constructor (status, code, message) {
+  constructor (status, code, message, retryAfter = null) {
     super(message)
     this.name = 'HttpError'
     this.status = status
     this.code = code
+    this.retryAfter = retryAfter
   }
 }
 
@@ -58,7 +60,19 @@ export async function httpErrorFrom (res) {
   } catch {
     // Not JSON: keep the status line.
   }
-  return new HttpError(res.status, code, message)
+  return new HttpError(res.status, code, message, retryAfterSeconds(res.headers.get('retry-after')))
+}
+
+/**
+ * `retry-after` as seconds from now: delta-seconds or an HTTP date (RFC 9110 10.2.3).
+ * @param {string | null} value
+ * @returns {number | null}
+ */
+export function retryAfterSeconds (value) {
+  if (value === null) return null
+  if (/^\s*\d+\s*$/.test(value)) return Number(value)
+  const date = Date.parse(value)
+  return Number.isNaN(date) ? null : Math.max(0, Math.ceil((date - Date.now()) / 1000))
 }
 
 const sleep = (/** @type {number} */ ms, /** @type {AbortSignal} */ signal) =>

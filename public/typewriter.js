@@ -1,28 +1,23 @@
-// Renders streamed text into one Text node, at most one DOM write per animation frame.
+// Paces streamed text onto the screen: at most one write per animation frame.
 //
-// Tokens arrive at network pace (bursty after a reconnect or a replay); writing each one to the
-// DOM would cost a layout per token. Instead tokens queue here and each frame appends a slice:
-// the whole queue while it is short (normal streaming looks exactly token by token), a fraction
-// of it when long, so a burst of a few thousand characters drains in about half a second as a
-// fast typing run instead of one jump, and never with more than one reflow per frame.
-// The text goes in with Text.appendData: model output is never parsed as HTML.
+// Tokens arrive at network pace (bursty after a reconnect or a replay); rendering each one would
+// cost a render and a layout per token. Instead tokens queue here and each frame hands one slice
+// to the writer: the whole queue while it is short (normal streaming looks exactly token by
+// token), a fraction of it when long, so a burst of a few thousand characters drains in about
+// half a second as a fast typing run instead of one jump, and never with more than one render
+// per frame.
 
 const SMALL_QUEUE = 24 // characters shown at once
 const DRAIN_FRACTION = 8 // a long queue shows 1/8 of itself per frame
 
 export class Typewriter {
   /**
-   * @param {HTMLElement} element  receives the text; styled `white-space: pre-wrap`
-   * @param {() => void} [beforeWrite]  called before each DOM write (scroll anchoring)
-   * @param {() => void} [afterWrite]
+   * @param {(text: string) => void} write  shows the next slice of text (called once per frame)
    */
-  constructor (element, beforeWrite, afterWrite) {
-    this.node = document.createTextNode('')
-    element.append(this.node)
+  constructor (write) {
+    this.write = write
     this.queue = ''
     this.frame = 0
-    this.beforeWrite = beforeWrite ?? (() => {})
-    this.afterWrite = afterWrite ?? (() => {})
     /** @type {Array<() => void>} */
     this.drainWaiters = []
   }
@@ -31,10 +26,10 @@ export class Typewriter {
   push (text) {
     if (text === '') return
     this.queue += text
-    if (this.frame === 0) this.frame = window.requestAnimationFrame(() => this.write())
+    if (this.frame === 0) this.frame = window.requestAnimationFrame(() => this.#tick())
   }
 
-  write () {
+  #tick () {
     this.frame = 0
     let take = this.queue.length <= SMALL_QUEUE
       ? this.queue.length
@@ -42,12 +37,11 @@ export class Typewriter {
     // Do not cut a surrogate pair in two: half an emoji would show as a box for a frame.
     const last = this.queue.charCodeAt(take - 1)
     if (take < this.queue.length && last >= 0xD800 && last <= 0xDBFF) take++
-    this.beforeWrite()
-    this.node.appendData(this.queue.slice(0, take))
+    const slice = this.queue.slice(0, take)
     this.queue = this.queue.slice(take)
-    this.afterWrite()
+    this.write(slice)
     if (this.queue.length > 0) {
-      this.frame = window.requestAnimationFrame(() => this.write())
+      this.frame = window.requestAnimationFrame(() => this.#tick())
     } else {
       for (const resolve of this.drainWaiters.splice(0)) resolve()
     }
@@ -58,10 +52,9 @@ export class Typewriter {
     if (this.frame !== 0) window.cancelAnimationFrame(this.frame)
     this.frame = 0
     if (this.queue.length > 0) {
-      this.beforeWrite()
-      this.node.appendData(this.queue)
+      const rest = this.queue
       this.queue = ''
-      this.afterWrite()
+      this.write(rest)
     }
     for (const resolve of this.drainWaiters.splice(0)) resolve()
   }
@@ -70,10 +63,5 @@ export class Typewriter {
   drained () {
     if (this.queue.length === 0) return Promise.resolve()
     return new Promise((resolve) => this.drainWaiters.push(resolve))
-  }
-
-  /** The text on screen. */
-  get text () {
-    return this.node.data
   }
 }

@@ -18,7 +18,8 @@ t.test('a multi-turn, keyboard-driven conversation', { skip: chromiumMissing }, 
   t.equal(await page.getByLabel('Message', { exact: true }).count(), 1, 'the input has a label')
   t.equal(await page.getByRole('button', { name: 'Send message' }).count(), 1, 'Send has a name')
   t.equal(await page.getByRole('button', { name: 'New chat' }).count(), 1, 'New chat has a name')
-  t.equal(await page.locator('#log').getAttribute('aria-live'), 'polite', 'the conversation is a polite live region')
+  t.equal(await page.locator('#log').getAttribute('aria-live'), null, 'the conversation is not a live region (it would read every token)')
+  t.equal(await page.locator('#announcer').getAttribute('aria-live'), 'polite', 'answers are announced through a polite region')
   t.equal(await page.evaluate(() => document.activeElement?.id), 'prompt', 'the input has focus on load')
   t.equal(await page.locator('#send').isDisabled(), true, 'Send is disabled while the input is empty')
 
@@ -52,10 +53,12 @@ t.test('a multi-turn, keyboard-driven conversation', { skip: chromiumMissing }, 
   t.equal(posts[1]?.conversationId, posts[0]?.conversationId, 'both turns name the same conversation')
 
   // New chat: an empty page and a new conversation id.
-  const before = await page.evaluate(() => JSON.parse(localStorage.getItem('llm-relay:conversation') ?? '{}').conversationId)
+  const before = await page.evaluate(() => localStorage.getItem('llm-relay:current'))
+  t.equal(before, posts[0]?.conversationId, 'the conversation is stored under the id the relay knows it by')
   await page.getByRole('button', { name: 'New chat' }).click()
   t.equal(await page.locator('.msg').count(), 0, 'the conversation is cleared')
   t.equal(await page.locator('#empty').isVisible(), true, 'the welcome is back')
-  const after = await page.evaluate(() => JSON.parse(localStorage.getItem('llm-relay:conversation') ?? '{}').conversationId)
+  const after = await page.evaluate(() => localStorage.getItem('llm-relay:current'))
   t.ok(typeof after === 'string' && after !== before, 'with a new conversation id')
+  t.equal(await page.locator('#chat-list .chat-open').count(), 1, 'the first conversation stays in the list')
 })

@@ -3,7 +3,7 @@
  * client leave), and the input comes back.
  */
 import t from 'tap'
-import { answerText, chromiumMissing, browserStack, openPage, sendPrompt, setExtraBody, waitForAnswerState, waitForTextLength } from '../fixtures/browser.js'
+import { answerSource, answerText, chromiumMissing, browserStack, openPage, sendPrompt, setExtraBody, waitForAnswerState, waitForTextLength } from '../fixtures/browser.js'
 
 t.test('Stop mid-answer stops the text and the upstream', { skip: chromiumMissing }, async (t) => {
   const { mock, relay, browser } = await browserStack(t)
@@ -17,8 +17,9 @@ t.test('Stop mid-answer stops the text and the upstream', { skip: chromiumMissin
   await page.locator('#stop').click()
   await waitForAnswerState(page, 'stopped', 5000)
   const atStop = await answerText(page)
+  const kept = await answerSource(page)
   t.ok(atStop.length >= 30 && atStop.length < tokens.join('').length, `a part of the answer is shown (${atStop.length} characters)`)
-  t.ok(tokens.join('').startsWith(atStop), 'and it is a prefix of the answer', { log })
+  t.ok(tokens.join('').startsWith(kept) && kept.trimEnd() === atStop, 'and it is a prefix of the answer, kept as shown', { log })
 
   const record = await mock.waitFor('stop', (r) => r.aborted, 5000)
   t.equal(record.aborted, true, 'the mock saw the upstream request aborted')
@@ -31,4 +32,11 @@ t.test('Stop mid-answer stops the text and the upstream', { skip: chromiumMissin
   t.match(await page.locator('.msg-assistant .notice').textContent(), /Stopped/, 'the answer says it was stopped')
   t.equal(await page.locator('.msg-assistant .error').isVisible(), false, 'a Stop is not an error')
   t.equal(await page.evaluate(() => document.activeElement?.id), 'prompt', 'focus is back in the input')
+
+  // The marker stays with the answer.
+  await page.reload()
+  await waitForAnswerState(page, 'stopped', 5000)
+  t.equal(await page.locator('.msg-assistant .notice').textContent(), 'Stopped.', 'after a reload the answer still says it was stopped')
+  t.equal(await answerText(page), atStop, 'with the text it had')
+  t.equal(await page.locator('#prompt').isDisabled(), false, 'and nothing is re-attached')
 })
