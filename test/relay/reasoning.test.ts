@@ -64,8 +64,8 @@ t.test('a live reader cut in the middle of the thinking resumes with no gap and 
   t.equal(closeReason(rest.events), 'done')
 })
 
-t.test('n > 1: reasoning of the extra choices carries "choice"', async (t) => {
-  const stack = await startStack(t)
+t.test('n > 1 (allowed by MAX_CHOICES): reasoning of the extra choices carries "choice"', async (t) => {
+  const stack = await startStack(t, { MAX_CHOICES: '2' })
   const res = await stack.stream({ ...quick, reasoningTokens: ['a'], tokens: ['b'] }, { until: untilClose, extra: { n: 2 } })
   const reasoning = res.events.filter((e) => e.data.startsWith('{"type":"reasoning"')).map((e) => e.data)
   t.same(reasoning, ['{"type":"reasoning","content":"a"}', '{"type":"reasoning","choice":1,"content":"a"}'])
