@@ -14,6 +14,8 @@ export type EndReason =
   | 'timeout'
   | 'shutdown'
   | 'producer_lost'
+  /** Not a producer's end: the reader's store could no longer read the journal (a Redis error); the reader may resume. */
+  | 'store_error'
 
 /** One numbered event. */
 export interface JournalEntry {
