@@ -107,14 +107,15 @@ export async function buildApp (options: AppOptions = {}): Promise<FastifyInstan
 
   /** The store's and the relay's reports (a failing hook or reader, Redis away), as the app's log lines. */
   const log: StoreLog = (level, msg, fields) => app.log[level](fields ?? {}, msg)
-  // REDIS_URL: journals, conversations, limits and cancel shared by every instance (lib/relay/stores/redis.ts).
-  const store = options.store ?? (config.redisUrl !== undefined
+  // A Redis (REDIS_URL, a Cluster, Sentinels): journals, conversations, limits and cancel shared by every instance (lib/relay/stores/redis.ts).
+  const store = options.store ?? (config.redis !== undefined
     ? new RedisStore({
-      url: config.redisUrl,
+      ...config.redis,
       retainMs: config.retainMs,
-      // Slots of an instance that died are freed once no generation could still hold them.
+      // The safety-net expiry of a client's slot counts: longer than any generation runs.
       slotTtlMs: config.streamMaxDurationMs > 0 ? config.streamMaxDurationMs + config.detachGraceMs + 60_000 : undefined,
-      log
+      log,
+      onError: (code) => metrics.storeError(code)
     })
     : new MemoryStore({ retainMs: config.retainMs, log }))
   const metrics: RelayMetrics = new RelayMetrics({
