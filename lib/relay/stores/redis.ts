@@ -166,7 +166,11 @@ export class RedisStore implements RelayStore {
 
     const { cmd } = ctx
     // Without a listener ioredis would print every reconnect error; the health record logs one line per outage.
-    cmd.on('error', (err: Error) => { ctx.health.failed(err, 'connection') })
+    cmd.on('error', (err: Error) => {
+      this.#instances.unsure()
+      ctx.health.failed(err, 'connection')
+    })
+    cmd.on('close', () => { this.#instances.unsure() })
     // Back from an outage (or on a new master, or a node of a Cluster came or went): Redis may
     // have lost writes. What it holds is checked against memory before anything more is written.
     let connected = false
@@ -338,6 +342,7 @@ export class RedisStore implements RelayStore {
     clearInterval(this.#ticker)
     await this.#writer.close()
     this.#closed = true
+    this.#ctx.health.close()
     this.#follower.close()
     await this.#instances.leave().catch(noop)
     this.#subscriptions.close()
@@ -376,7 +381,12 @@ export class RedisStore implements RelayStore {
    * one script call, plus one message per producer instance whose journals are read here.
    */
   async #tick (): Promise<void> {
-    if (this.#closed || this.#ticking || this.#ctx.cmd.status !== 'ready') return
+    if (this.#closed || this.#ticking) return
+    if (this.#ctx.cmd.status !== 'ready') {
+      // Cut off from Redis: others' leases are not believed until this one's ticks went through for a lease time.
+      this.#instances.unsure()
+      return
+    }
     this.#ticking = true
     try {
       void this.ready // drives the health probe

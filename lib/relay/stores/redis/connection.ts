@@ -61,13 +61,25 @@ export function openTopology (connection: RedisConnection, options: ConnectOptio
     ...options.extra
   }
   if (connection.password !== undefined) base.password = connection.password
-  const commandOptions: RedisOptions = { enableOfflineQueue: false, commandTimeout: options.commandTimeoutMs, connectionName: `${options.name}-cmd` }
+  const commandOptions: RedisOptions = {
+    enableOfflineQueue: false,
+    commandTimeout: options.commandTimeoutMs,
+    // A command in flight when the connection broke fails (here, by its timeout) instead of being
+    // sent again on the new connection, maybe to a new master lacking what came before it: the
+    // writer must see the break and check what Redis holds before it writes on.
+    autoResendUnfulfilledCommands: false,
+    connectionName: `${options.name}-cmd`
+  }
 
   if ('cluster' in connection) {
     const cmd = new Cluster(connection.cluster.map(({ host, port }) => ({ host, port })), {
       redisOptions: { ...base, ...commandOptions },
       enableOfflineQueue: false,
       clusterRetryStrategy: (times) => Math.min(100 * times, 1000),
+      // Likewise: a lost node or a cluster in transition fails the command (the store retries
+      // with backoff, after checking), rather than ioredis sending it again to the new master.
+      retryDelayOnFailover: 0,
+      retryDelayOnClusterDown: 0,
       // A failover is noticed by a failed command (MOVED, a lost node); refresh now and then too.
       slotsRefreshInterval: 5000,
       slotsRefreshTimeout: options.commandTimeoutMs

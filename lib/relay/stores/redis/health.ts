@@ -49,6 +49,8 @@ export class Health {
   readonly #probes = new Map<Redis, number>()
   #outageLogged = false
   #lastProbe = -Infinity
+  /** The store is closing: its connections end, which is no outage. */
+  #closed = false
 
   constructor (options: HealthOptions) {
     this.#options = options
@@ -63,6 +65,7 @@ export class Health {
     const now = performance.now()
     this.#failingUntil = Math.max(this.#failingUntil, now + this.#options.holdMs)
     const code = errorCode(err)
+    if (this.#closed) return code
     if (code === undefined) {
       if (!this.#outageLogged) {
         this.#outageLogged = true
@@ -80,21 +83,27 @@ export class Health {
   }
 
   /**
-   * Whether the `connected` connections are up, the `probed` ones answer, and nothing failed
-   * lately; starts a probe when one is due. (A Cluster's node connections are made on first use:
-   * they are probed, which connects them, rather than required to be up already.)
+   * Whether the `connected` connections are up, the `probed` ones up and answering, and nothing
+   * failed lately; starts a probe when one is due. (A Cluster connects to a node on first use, and
+   * refuses commands to a node still connecting: a probe connects it, and until it is up the
+   * store is not ready.)
    */
   ready (connected: ReadonlyArray<{ status: string }>, probed: readonly Redis[]): boolean {
     const now = performance.now()
-    for (const connection of connected) if (connection.status !== 'ready') return false
+    if (now - this.#lastProbe > this.#options.stallMs || probed.some((connection) => connection.status === 'wait')) this.#probe(probed)
+    for (const connection of [...connected, ...probed]) if (connection.status !== 'ready') return false
     for (const started of this.#probes.values()) if (now - started > this.#options.stallMs) return false
-    if (now - this.#lastProbe > this.#options.stallMs) this.#probe(probed)
     if (now < this.#failingUntil) return false
     if (this.#outageLogged) {
       this.#outageLogged = false
       this.#options.log('info', 'Redis available again')
     }
     return true
+  }
+
+  /** The store is closing: nothing more is logged or counted. */
+  close (): void {
+    this.#closed = true
   }
 
   /** PINGs each connection (not one already probed), so a Redis that stopped answering is seen as such. */
