@@ -115,7 +115,7 @@ export async function buildApp (options: AppOptions = {}): Promise<FastifyInstan
   // The whole relay in one call: the service is one use of the plugin.
   await app.register(llmRelay, {
     upstream,
-    ...(options.store !== undefined ? { store: options.store } : { redis: config.redisUrl }),
+    ...(options.store !== undefined ? { store: options.store } : { redis: config.redis }),
     hooks: options.hooks,
     maxStreamsPerClient: config.maxStreamsPerClient,
     maxStreams: config.maxStreams,

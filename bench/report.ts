@@ -1,5 +1,6 @@
 /** The results' shape, the markdown table and the SVG chart (drawn by hand: a few rects and texts). */
 import type { Load } from './load/index.js'
+import type { FollowerCost, JournalMemory } from './redis-follower.js'
 import type { Result } from './run.js'
 
 export interface CostSummary {
@@ -28,6 +29,8 @@ export interface Results {
   ramp?: Record<string, { sustainedStreams: number, sustainedTokensPerSecond: number, limit: string, steps: Array<{ streams: number, tokensPerSecond: number, p99Ms: number, serverCpuPct: number, clientCpuPct: number, errors: number }> }>
   nginx?: { direct: Result, viaNginx: Result }
   redis?: { memory: Result, redis: Result, ratio: number }
+  /** Redis's cost of journals followed from another instance, at a fixed total rate, by number of streams. */
+  follower?: { topology: string, ratesPerSecond: number, points: FollowerCost[], memory: JournalMemory }
   /** One channel, N subscribers, 1 event/s: `cpuUsPerToken` is CPU per delivered event, `latencyMs` publish → received. */
   broadcast?: Record<string, Result>
   goals: Array<{ goal: string, measured: string, met: boolean }>
@@ -84,6 +87,17 @@ export function renderMarkdown (r: Results): string {
       out.push(`| ${name} | ${m.deliveredPerSecond.toLocaleString('en')} | ${fmt(m.latencyMs.p50)} | ${fmt(m.latencyMs.p99)} | ${fmt(m.latencyMs.max)} | ${fmt(m.cpuUsPerToken)} | ${relay === undefined ? '–' : `${fmt(m.cpuUsPerToken / relay)}×`} | ${fmt(m.rssMB, 0)} | ${fmt(m.rssPerStreamKB, 1)} | ${fmt(m.eldMs?.p99)} | ${m.stats.httpErrors + m.stats.socketErrors + m.stats.idGaps + m.stats.idDuplicates + m.stats.shortStreams} |`)
     }
     out.push('')
+  }
+  if (r.follower !== undefined) {
+    const f = r.follower
+    out.push(`### Redis: following journals of another instance (${f.topology}, ${f.ratesPerSecond.toLocaleString('en')} events/s in all)`, '')
+    out.push('Redis\'s CPU (INFO cpu) and command time (INFO commandstats) per event delivered to the readers on the other instance.', '')
+    out.push('| followed streams | events/s delivered | Redis CPU µs/event | command µs/event | × the fewest streams | costliest commands |')
+    out.push('|---:|---:|---:|---:|---:|---|')
+    for (const p of f.points) {
+      out.push(`| ${p.streams.toLocaleString('en')} | ${p.deliveredPerSecond.toLocaleString('en')} | ${fmt(p.cpuUsPerEvent)} | ${fmt(p.commandUsPerEvent)} | ${fmt(p.cpuUsPerEvent / (f.points[0]?.cpuUsPerEvent ?? NaN))}× | ${p.commands.slice(0, 3).map((c) => `${c.command} ${c.callsPerSecond}/s × ${fmt(c.usPerCall)} µs`).join(', ')} |`)
+    }
+    out.push('', `Redis memory: ${f.memory.bytesPerAnswer.toLocaleString('en')} bytes per 200-token answer (${f.memory.bytesPerToken} per token).`, '')
   }
   if (r.ramp !== undefined) {
     out.push('### Ramp: most 5 tok/s streams with p99 ≤ 100 ms and no errors', '')

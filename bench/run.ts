@@ -2,7 +2,7 @@
  * `npm run bench` (quick, ≈ 2 min) / `npm run bench -- --full`: this relay against its peers,
  * side by side, in one run. See bench/README.md for what each scenario means.
  *
- * Options: `--full`; `--only=cost,latency,ttft,capacity,broadcast,nginx,redis,ramp` (scenarios);
+ * Options: `--full`; `--only=cost,latency,ttft,capacity,broadcast,nginx,redis,follower,ramp` (scenarios);
  * `--servers=relay,naive-openai,…`; `--no-pin`; `--cpu-prof` (relay profiles into bench/results/prof/).
  */
 import { execFileSync } from 'node:child_process'
@@ -303,6 +303,26 @@ async function redisScenario (): Promise<void> {
   }
 }
 
+/** Redis's CPU per followed event at 100, 1,000 and 5,000 followed streams (bench/redis-follower.ts). */
+async function followerScenario (): Promise<void> {
+  const { measureFollowerCost, measureJournalMemory, describeFollowerCost } = await import('./redis-follower.js')
+  const { startTopology } = await import('../test/fixtures/redis-topology.js')
+  const rate = 2000
+  const redis = await startTopology('standalone')
+  try {
+    const points = []
+    for (const streams of [100, 1000, 5000]) {
+      log(`follower: ${streams} streams produced on A, read on B, ${rate} events/s in all`)
+      const point = await measureFollowerCost(redis, streams, rate, full ? 10_000 : 4000)
+      for (const line of describeFollowerCost(point)) log(`  ${line}`)
+      points.push(point)
+    }
+    results.follower = { topology: 'standalone', ratesPerSecond: rate, points, memory: await measureJournalMemory(redis) }
+  } finally {
+    await redis.destroy()
+  }
+}
+
 async function broadcastScenario (): Promise<void> {
   results.broadcast = {}
   const names: BroadcastServer[] = ['relay', 'better-sse-channel']
@@ -340,6 +360,12 @@ function goals (): void {
   if (results.redis !== undefined) {
     g.push({ goal: 'Redis journal ≤ 1.3× the memory journal per token', measured: `${results.redis.ratio}×`, met: results.redis.ratio <= 1.3 })
   }
+  const follow = results.follower?.points
+  const [few, many] = [follow?.[0], follow?.at(-1)]
+  if (few !== undefined && many !== undefined) {
+    const ratio = many.cpuUsPerEvent / few.cpuUsPerEvent
+    g.push({ goal: `Redis CPU per followed event within 1.5× from ${few.streams} to ${many.streams} followed streams`, measured: `${ratio.toFixed(2)}× (${few.cpuUsPerEvent} → ${many.cpuUsPerEvent} µs)`, met: ratio <= 1.5 })
+  }
 }
 
 // ---- main ----
@@ -358,6 +384,7 @@ const scenarios: Array<[string, () => Promise<void>]> = [
   ['broadcast', broadcastScenario],
   ['nginx', nginxScenario],
   ['redis', redisScenario],
+  ['follower', followerScenario],
   ['ramp', rampScenario]
 ]
 for (const [name, run] of scenarios) {

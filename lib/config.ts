@@ -1,3 +1,4 @@
+import type { RedisConnection, RedisNodeAddress } from './relay/stores/redis/connection.js'
 import { MAX_TIMER_MS } from './sse/options.js'
 import { endpointInUrl, endpointMessage } from './upstream/options.js'
 import type { UpstreamFormat } from './upstream/types.js'
@@ -21,7 +22,8 @@ export interface RelayConfig {
   heartbeatMs: number
   detachGraceMs: number
   retainMs: number
-  redisUrl: string | undefined
+  /** Where the Redis store's Redis is (`REDIS_URL`, or `REDIS_CLUSTER_NODES`, or `REDIS_SENTINELS` + `REDIS_SENTINEL_NAME`; `REDIS_PASSWORD`); `undefined`: the memory store. */
+  redis: RedisConnection | undefined
   relayApiKeys: string[]
   relayPublishKeys: string[]
   maxStreamsPerClient: number
@@ -114,10 +116,7 @@ export function readConfig (env: Record<string, string | undefined> = process.en
   if (!FORMATS.includes(format as UpstreamFormat)) {
     throw new ConfigError(`UPSTREAM_FORMAT must be one of ${FORMATS.join(', ')}, got ${JSON.stringify(format)}`)
   }
-  const redisUrl = str('REDIS_URL')
-  if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) {
-    throw new ConfigError(`REDIS_URL must be a redis:// or rediss:// URL, got ${JSON.stringify(redisUrl)}`)
-  }
+  const redis = readRedis(str)
   const trust = str('TRUST_PROXY')
   const models = list('UPSTREAM_MODELS')
   const model = str('UPSTREAM_MODEL')
@@ -152,7 +151,7 @@ export function readConfig (env: Record<string, string | undefined> = process.en
     heartbeatMs: ms('HEARTBEAT_MS', 15_000),
     detachGraceMs: ms('DETACH_GRACE_MS', 15_000),
     retainMs: ms('RETAIN_MS', 300_000, 1),
-    redisUrl,
+    redis,
     relayApiKeys: list('RELAY_API_KEYS'),
     relayPublishKeys: list('RELAY_PUBLISH_KEYS'),
     maxStreamsPerClient: int('MAX_STREAMS_PER_CLIENT', 8, 1),
@@ -171,4 +170,38 @@ export function readConfig (env: Record<string, string | undefined> = process.en
     corsOrigins,
     corsCredentials
   }
+}
+
+/** The Redis of the Redis store: one of three deployments, with a password given once. */
+function readRedis (str: (name: string) => string | undefined): RedisConnection | undefined {
+  const url = str('REDIS_URL')
+  const cluster = str('REDIS_CLUSTER_NODES')
+  const sentinels = str('REDIS_SENTINELS')
+  const name = str('REDIS_SENTINEL_NAME')
+  const password = str('REDIS_PASSWORD')
+  const given = [['REDIS_URL', url], ['REDIS_CLUSTER_NODES', cluster], ['REDIS_SENTINELS', sentinels]].filter(([, value]) => value !== undefined).map(([variable]) => variable)
+  if (given.length > 1) throw new ConfigError(`${given.join(' and ')} are both set: set one (a single Redis, a Cluster, or Sentinels)`)
+  if (name !== undefined && sentinels === undefined) throw new ConfigError('REDIS_SENTINEL_NAME is set without REDIS_SENTINELS')
+  if (url !== undefined) {
+    if (!/^rediss?:\/\/[^/]/.test(url)) throw new ConfigError(`REDIS_URL must be a redis:// or rediss:// URL, got ${JSON.stringify(url)}`)
+    if (password !== undefined && URL.canParse(url) && new URL(url).password !== '') throw new ConfigError('REDIS_PASSWORD is set and REDIS_URL carries a password too: give it once')
+    return { url, password }
+  }
+  if (cluster !== undefined) return { cluster: nodes('REDIS_CLUSTER_NODES', cluster), password }
+  if (sentinels !== undefined) {
+    if (name === undefined) throw new ConfigError('REDIS_SENTINELS needs REDIS_SENTINEL_NAME, the name of the master the Sentinels monitor')
+    return { sentinels: nodes('REDIS_SENTINELS', sentinels), name, password }
+  }
+  if (password !== undefined) throw new ConfigError('REDIS_PASSWORD is set but no Redis is (REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS)')
+  return undefined
+}
+
+/** `host:port,host:port` (an IPv6 host in brackets: `[::1]:6379`). */
+function nodes (variable: string, list: string): RedisNodeAddress[] {
+  return list.split(',').map((item) => item.trim()).filter((item) => item !== '').map((item) => {
+    const match = /^(\[[0-9A-Fa-f:.]+\]|[^:[\]\s]+):(\d{1,5})$/.exec(item)
+    const port = Number(match?.[2])
+    if (match === null || port < 1 || port > 65535) throw new ConfigError(`${variable} must be comma-separated host:port, got ${JSON.stringify(item)}`)
+    return { host: (match[1] as string).replace(/^\[|\]$/g, ''), port }
+  })
 }

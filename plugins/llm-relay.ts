@@ -58,14 +58,15 @@ async function llmRelayPlugin (fastify: FastifyInstance, options: LlmRelayOption
   const log: StoreLog = (level, msg, fields) => fastify.log[level](fields ?? {}, msg)
 
   const upstream = resolved.relay === undefined ? makeUpstream(resolved, made) : undefined
-  const store = resolved.relay?.store ?? resolved.store ?? await makeStore(resolved, log, made)
-  const metrics = resolved.metrics === true
+  // The gauges read the relay and the store at scrape time, once both exist.
+  const metrics: RelayMetrics | undefined = resolved.metrics === true
     ? new RelayMetrics({
       activeGenerations: () => relay.local.size,
       journalBytes: () => (store as Partial<MemoryStore>).bytes,
       journals: () => (store as Partial<MemoryStore>).size
     })
     : resolved.metrics === false ? undefined : resolved.metrics
+  const store: RelayStore = resolved.relay?.store ?? resolved.store ?? await makeStore(resolved, log, made, metrics)
   const { maxStreamsPerClient, maxStreams, maxDurationMs, detachGraceMs, commitAfterMs } = resolved.limits
   const relay: Relay = resolved.relay ?? new Relay({
     upstream: upstream as UpstreamStreamer,
@@ -127,7 +128,7 @@ function makeUpstream (resolved: ResolvedOptions, made: Array<() => Promise<void
 }
 
 /** A store made from the options: Redis (loaded only then) or memory; closed with the app. */
-async function makeStore (resolved: ResolvedOptions, log: StoreLog, made: Array<() => Promise<void>>): Promise<RelayStore> {
+async function makeStore (resolved: ResolvedOptions, log: StoreLog, made: Array<() => Promise<void>>, metrics: RelayMetrics | undefined): Promise<RelayStore> {
   const { retainMs, maxDurationMs, detachGraceMs } = resolved.limits
   let store: RelayStore
   if (resolved.redis !== undefined) {
@@ -137,6 +138,8 @@ async function makeStore (resolved: ResolvedOptions, log: StoreLog, made: Array<
       // Slots of an instance that died are freed once no generation could still hold them.
       slotTtlMs: maxDurationMs > 0 ? maxDurationMs + detachGraceMs + 60_000 : undefined,
       log,
+      // Redis errors other than a lost connection, counted by code.
+      onError: (code: string) => metrics?.storeError(code),
       ...resolved.redis
     })
   } else {

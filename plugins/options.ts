@@ -66,7 +66,10 @@ export interface LlmRelayOptions {
   upstream?: UpstreamClientOptions | UpstreamStreamer
   /** Where journals, conversations and limits live. @default a MemoryStore (or a RedisStore with `redis`) */
   store?: RelayStore
-  /** A Redis URL (`redis://…`, `rediss://…`) or `RedisStore` options: the plugin makes a RedisStore (loaded only then). */
+  /**
+   * A Redis URL (`redis://…`, `rediss://…`) or `RedisStore` options (`{ url }`, `{ cluster: nodes }`,
+   * `{ sentinels, name }`, with tuning): the plugin makes a RedisStore (loaded only then).
+   */
   redis?: string | RedisStoreOptions
   /** A Relay core to use as is (it brings its upstream, store, hooks and limits). */
   relay?: Relay

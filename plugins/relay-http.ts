@@ -63,8 +63,10 @@ export function sseListener (stream: SseStream): JournalListener {
       for (const entry of entries) if (!stream.writeFrame(entry.frame)) return
     },
     onEnd (reason: EndReason) {
-      // The producing instance died: its journal has no error entry, so the reader says why.
+      // The producing instance died, or the store failed this reader: the journal has no error
+      // entry for it, so the reader says why.
       if (reason === 'producer_lost') void stream.error({ code: 'producer_lost', message: 'the instance producing this answer went away' })
+      else if (reason === 'store_error') void stream.error({ code: 'store_error', message: 'the relay\'s store failed while reading this stream; resume it with Last-Event-ID' })
       else void stream.close(reason)
     }
   }

@@ -36,8 +36,9 @@ export type RelayErrorCode =
   | 'too_many_streams'
   | 'server_busy'
   | 'shutting_down'
-  /** The store (Redis) cannot serve, or is full. */
+  /** The store (Redis) cannot serve, or is full, or could no longer read a journal (the reader may resume). */
   | 'store_unavailable'
+  | 'store_error'
   | 'store_full'
   /** The answer outgrew the journal's size limit. */
   | 'answer_too_large'

@@ -7,10 +7,12 @@ import { formatEntry } from '../sse/format.js'
 import type { StreamEndReason } from '../sse/types.js'
 
 /**
- * Why a journal ended: the stream's close reasons, and `producer_lost` (a reader's own finding:
- * the instance producing it went away; its readers get an `error` event for it).
+ * Why a journal ended: the stream's close reasons; `producer_lost` (a reader's own finding: the
+ * instance producing it went away; its readers get an `error` event for it); and `store_error`
+ * (not a producer's end: the reader's store could no longer read the journal, a Redis error; the
+ * reader may resume).
  */
-export type EndReason = StreamEndReason | 'producer_lost'
+export type EndReason = StreamEndReason | 'producer_lost' | 'store_error'
 
 /** One numbered event. */
 export interface JournalEntry {

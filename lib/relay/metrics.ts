@@ -120,6 +120,7 @@ export class RelayMetrics implements GenerationObserver {
   private readonly closes: Counter<'reason'>
   private readonly resumesTotal: Counter
   private readonly slowConsumers: Counter
+  private readonly storeErrors: Counter<'code'>
   private readonly connections: Gauge
 
   constructor (sources: MetricsSources) {
@@ -143,6 +144,7 @@ export class RelayMetrics implements GenerationObserver {
     this.closes = new Counter({ name: 'relay_stream_closes_total', help: 'Downstream streams closed, by reason (client = the reader left)', labelNames: ['reason'], registers })
     this.resumesTotal = new Counter({ name: 'relay_resumes_total', help: 'Streams resumed with Last-Event-ID', registers })
     this.slowConsumers = new Counter({ name: 'relay_slow_consumer_drops_total', help: 'Readers dropped for not reading (slow_consumer)', registers })
+    this.storeErrors = new Counter({ name: 'relay_store_errors_total', help: 'Errors the store\'s Redis answered (not outages), by Redis error code', labelNames: ['code'], registers })
     this.connections = new Gauge({ name: 'relay_active_connections', help: 'Open downstream SSE streams', registers })
     new Gauge({ name: 'relay_active_generations', help: 'Generations running on this instance', registers, collect () { this.set(sources.activeGenerations()) } }) // eslint-disable-line no-new
     new Gauge({ // eslint-disable-line no-new
@@ -179,6 +181,11 @@ export class RelayMetrics implements GenerationObserver {
     this.connections.dec()
     this.closes.inc({ reason })
     if (reason === 'slow_consumer') this.slowConsumers.inc()
+  }
+
+  /** The store's Redis answered an error (RedisStore's `onError`). */
+  storeError (code: string): void {
+    this.storeErrors.inc({ code })
   }
 
   /** A reader resumed with `Last-Event-ID`. */

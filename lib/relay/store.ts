@@ -34,12 +34,8 @@ export interface JournalState {
   ended: EndReason | undefined
 }
 
-/**
- * Where journals, the conversation map, the per-client counts and the control bus live.
- * The memory store is the default; the Redis store makes the same guarantees across instances.
- * Every method is safe to call for unknown keys.
- */
-export interface RelayStore {
+/** Journals: the numbered events of generations and channels, written by one producer, read by any number of readers. */
+export interface JournalStore {
   /** Creates an empty journal. */
   create (key: string, meta: JournalMeta): Promise<void>
   /** Forgets a journal made by {@link create} that nobody knows of yet (no entry, no reader): a start refused after it. */
@@ -59,18 +55,10 @@ export interface RelayStore {
   /**
    * Delivers every entry with `id > afterId`, in order, each once, then the live ones, then the
    * end. Entries already there are delivered before this returns (synchronously) when the store
-   * holds them locally. Unknown journal: `onEnd` is never called — check `state()` first.
+   * holds them locally. Unknown journal: `onEnd` is never called — check `state()` first. A
+   * reader the store can no longer serve (its follower failed) is ended with `store_error`.
    */
   subscribe (key: string, afterId: number, listener: JournalListener): Unsubscribe
-
-  /**
-   * Announces a reader on this instance of a journal produced elsewhere, until the returned
-   * function is called: the producer must not abandon a generation someone reads on another instance.
-   */
-  holdRemote (key: string): Unsubscribe
-  /** Whether readers on other instances hold the journal (see {@link holdRemote}). */
-  hasRemoteReaders (key: string): Promise<boolean>
-
   /**
    * Appends application events to a channel's journal (made on first use), assigning the next
    * ids, consecutive within a call (the Redis store: within each slice of 1000 events) — on
@@ -80,25 +68,49 @@ export interface RelayStore {
   publish (channel: string, events: readonly ChannelEventInput[], retention: ChannelRetention): Promise<number[]>
   /** Makes sure a channel's journal exists, so a reader can wait for its first event. */
   openChannel (channel: string, retention: ChannelRetention): Promise<void>
+}
 
+/** Conversations: which generation is a conversation's active one. */
+export interface ConversationStore {
   /** Makes `streamId` the active generation of a conversation; returns the one it replaces. */
   swapActive (conversationId: string, streamId: string): Promise<string | undefined>
   /** Clears the conversation's active generation if it is still `streamId`. */
   clearActive (conversationId: string, streamId: string): Promise<void>
   /** The conversation's active generation. */
   getActive (conversationId: string): Promise<string | undefined>
+}
 
+/** Limits: each client's concurrent generations, counted across instances. */
+export interface LimitStore {
   /** Takes one of `max` concurrent-generation slots of a client; false when all are taken. */
   acquireSlot (client: string, max: number): Promise<boolean>
-  /** Gives a slot back. */
+  /** Gives a slot back. A store that cannot write it now writes it later: callers need not retry. */
   releaseSlot (client: string): Promise<void>
+}
 
-  /** Sends a control message to whichever instance produces `streamId`. */
+/** Control: what instances tell the instance producing a generation. */
+export interface ControlStore {
+  /** Sends a control message to the instance that produces `streamId` (and only to it). */
   publishControl (message: ControlMessage): Promise<void>
-  /** Receives control messages for every generation (the receiver filters for its own). */
+  /** Receives the control messages for the generations produced on this instance. */
   onControl (listener: (message: ControlMessage) => void): void
+  /**
+   * Announces a reader on this instance of a journal produced elsewhere, until the returned
+   * function is called: the producer must not abandon a generation someone reads on another instance.
+   */
+  holdRemote (key: string): Unsubscribe
+  /** Whether readers on other instances hold the journal (see {@link holdRemote}). */
+  hasRemoteReaders (key: string): Promise<boolean>
+}
 
-  /** False while the store cannot serve (a configured Redis is unreachable). */
+/**
+ * Where journals, the conversation map, the per-client counts and the control bus live.
+ * The memory store is the default; the Redis store makes the same guarantees across instances
+ * (`test/fixtures/store-contract.ts` holds both, and each Redis topology, to them).
+ * Every method is safe to call for unknown keys.
+ */
+export interface RelayStore extends JournalStore, ConversationStore, LimitStore, ControlStore {
+  /** False while the store cannot serve (a configured Redis is unreachable, hung, or answering errors). */
   readonly ready: boolean
   /** Stops timers and connections. */
   close (): Promise<void>

@@ -1,5 +1,5 @@
 /**
- * The `maxPendingBytes` cut (lib/relay/stores/redis.ts, `append` → `cut`): while Redis takes no
+ * The `maxPendingBytes` cut (lib/relay/stores/redis/writer.ts, `append` → `cut`): while Redis takes no
  * writes, a producer's unwritten entries are bounded; past the bound the journal is no longer
  * written to Redis and ends there as `error`, so a reader on another instance gets a gap-free
  * prefix and an error end, never something that reads as a whole answer. Local readers on the
@@ -71,7 +71,7 @@ t.test('over maxPendingBytes while Redis is frozen: memory stays bounded, a remo
   let accepted = 0
   /** The most bytes queued for Redis seen after any append (the store's own count). */
   let mostQueued = 0
-  const queued = (): number => (a as unknown as { pendingBytes: number }).pendingBytes
+  const queued = (): number => a.pendingBytes
   try {
     // A producer going on token by token, each in its own event-loop turn: the first append's
     // flush hangs on the frozen server (for commandTimeoutMs), and later ones queue behind it.
@@ -119,7 +119,7 @@ t.test('over maxPendingBytes while Redis is frozen: memory stays bounded, a remo
 
   await waitUntil(() => a.pendingEntries === 0, 5000, 'A to have nothing pending')
   t.equal(a.pendingEntries, 0, 'the producer has nothing left to write')
-  t.equal((a as unknown as { pendingBytes: number }).pendingBytes, 0, 'and counts no queued byte')
+  t.equal(a.pendingBytes, 0, 'and counts no queued byte')
 
   const late = collector()
   b.subscribe('s', 0, late)

@@ -1,5 +1,5 @@
 /**
- * `maxStreamLength` (lib/relay/stores/redis.ts, `flush`: `XADD <log> MAXLEN ~ <maxStreamLength>`):
+ * `maxStreamLength` (lib/relay/stores/redis/writer.ts, a flush: `XADD <log> MAXLEN ~ <maxStreamLength>`):
  * a journal's Redis stream holds about that many stream entries (batches), however many flushes
  * wrote it. `~` lets Redis trim only whole radix-tree nodes, so the stream may hold up to one
  * node's worth more than the bound (`stream-node-max-entries`), and never fewer than the bound.
@@ -10,7 +10,6 @@ import { Redis } from 'ioredis'
 import { makeEntry } from '../../lib/relay/journal.js'
 import type { JournalEntry, JournalMeta } from '../../lib/relay/journal.js'
 import { RedisStore } from '../../lib/relay/stores/redis.js'
-import { RedisKeys } from '../../lib/relay/stores/redis/keys.js'
 import { collector, endedWithin } from '../fixtures/journal-collector.js'
 import { startRedis } from '../fixtures/redis.js'
 import type { RunningRedis } from '../fixtures/redis.js'
@@ -54,7 +53,7 @@ t.test(`a journal flushed ${FLUSHES} times keeps about maxStreamLength (${MAX_ST
   })
   await a.waitUntilReady()
   await b.waitUntilReady()
-  const log = new RedisKeys(prefix).log('s')
+  const log = a.keys.log('s')
   const nodeMax = Number((await admin.config('GET', 'stream-node-max-entries') as string[])[1])
   t.ok(nodeMax > 0, `stream-node-max-entries is ${nodeMax}`)
   t.ok(FLUSHES > MAX_STREAM_LENGTH + nodeMax, `${FLUSHES} flushes are more than the most approximate trimming may keep (${MAX_STREAM_LENGTH} + ${nodeMax})`)

@@ -52,7 +52,7 @@ t.test('defaults are the ones CONTRACT.md and README.md state', async (t) => {
     heartbeatMs: 15_000,
     detachGraceMs: 15_000,
     retainMs: 300_000,
-    redisUrl: undefined,
+    redis: undefined,
     relayApiKeys: [],
     relayPublishKeys: [],
     maxStreamsPerClient: 8,
@@ -143,4 +143,32 @@ t.test('LOG_LEVEL is one of pino\'s levels (any case), or the boot stops naming 
   t.equal(readConfig({ LOG_LEVEL: 'silent' }).logLevel, 'silent')
   t.equal(configError(t, { LOG_LEVEL: 'verbose' })?.message,
     'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "verbose"')
+})
+
+t.test('Redis: a single Redis by URL, a Cluster by its seed nodes, or Sentinels and the master\'s name; a password given once', async (t) => {
+  t.same(readConfig({ REDIS_URL: 'rediss://:pw@redis.example:6380/2' }).redis, { url: 'rediss://:pw@redis.example:6380/2', password: undefined }, 'rediss:// unchanged')
+  t.same(readConfig({ REDIS_URL: 'redis://r:6379', REDIS_PASSWORD: 'pw' }).redis, { url: 'redis://r:6379', password: 'pw' })
+  t.same(readConfig({ REDIS_CLUSTER_NODES: ' n1:7000, n2:7001,[::1]:7002 ', REDIS_PASSWORD: 'pw' }).redis,
+    { cluster: [{ host: 'n1', port: 7000 }, { host: 'n2', port: 7001 }, { host: '::1', port: 7002 }], password: 'pw' })
+  t.same(readConfig({ REDIS_SENTINELS: 's1:26379,s2:26379', REDIS_SENTINEL_NAME: 'mymaster' }).redis,
+    { sentinels: [{ host: 's1', port: 26379 }, { host: 's2', port: 26379 }], name: 'mymaster', password: undefined })
+  t.same(readConfig({ REDIS_URL: '', REDIS_CLUSTER_NODES: 'n1:7000' }).redis, { cluster: [{ host: 'n1', port: 7000 }], password: undefined }, 'an empty variable is unset')
+  t.equal(readConfig({}).redis, undefined, 'none: the memory store')
+})
+
+t.test('Redis: a bad or conflicting combination stops the boot, naming the variable', async (t) => {
+  const cases: Array<[Record<string, string>, RegExp]> = [
+    [{ REDIS_URL: 'http://r:6379' }, /^REDIS_URL must be a redis:\/\/ or rediss:\/\/ URL/],
+    [{ REDIS_URL: 'redis://r', REDIS_CLUSTER_NODES: 'n1:7000' }, /^REDIS_URL and REDIS_CLUSTER_NODES are both set/],
+    [{ REDIS_CLUSTER_NODES: 'n1:7000', REDIS_SENTINELS: 's1:26379', REDIS_SENTINEL_NAME: 'm' }, /^REDIS_CLUSTER_NODES and REDIS_SENTINELS are both set/],
+    [{ REDIS_CLUSTER_NODES: 'n1' }, /^REDIS_CLUSTER_NODES must be comma-separated host:port, got "n1"/],
+    [{ REDIS_CLUSTER_NODES: 'n1:7000,n2:99999' }, /^REDIS_CLUSTER_NODES must be comma-separated host:port, got "n2:99999"/],
+    [{ REDIS_CLUSTER_NODES: 'n1:7000,:7001' }, /got ":7001"/],
+    [{ REDIS_SENTINELS: 's1:26379' }, /^REDIS_SENTINELS needs REDIS_SENTINEL_NAME/],
+    [{ REDIS_SENTINEL_NAME: 'm' }, /^REDIS_SENTINEL_NAME is set without REDIS_SENTINELS/],
+    [{ REDIS_SENTINELS: 's1', REDIS_SENTINEL_NAME: 'm' }, /^REDIS_SENTINELS must be comma-separated host:port/],
+    [{ REDIS_URL: 'redis://:a@r', REDIS_PASSWORD: 'b' }, /^REDIS_PASSWORD is set and REDIS_URL carries a password too/],
+    [{ REDIS_PASSWORD: 'pw' }, /^REDIS_PASSWORD is set but no Redis is/]
+  ]
+  for (const [env, message] of cases) t.match(configError(t, env)?.message, message, JSON.stringify(env))
 })

@@ -1,7 +1,8 @@
 /**
- * Unit tests of the in-memory store (lib/relay/stores/memory.ts): journals, the per-journal and
- * global memory caps, eviction of ended journals, retention, channels' count and age limits,
- * subscriptions before and after the end, and its timers.
+ * The in-memory store (lib/relay/stores/memory.ts): the store contract every store is held to
+ * (test/fixtures/store-contract.ts), then what only the memory store does — delivery within the
+ * call, its byte accounting, the global cap's eviction of ended journals, retention, channels'
+ * count and age limits and their sweep, and its timers.
  */
 import t from 'tap'
 import type { Test } from 'tap'
@@ -12,6 +13,7 @@ import type { EndReason, JournalEntry, JournalListener, JournalMeta } from '../.
 import type { ChannelRetention } from '../../lib/relay/store.js'
 import { MemoryStore } from '../../lib/relay/stores/memory.js'
 import type { MemoryStoreOptions } from '../../lib/relay/stores/memory.js'
+import { storeContract } from '../fixtures/store-contract.js'
 import { waitUntil } from '../fixtures/stack.js'
 
 const meta: JournalMeta = { kind: 'generation', owner: null, createdAt: 0 }
@@ -56,84 +58,36 @@ function filled (s: MemoryStore, key: string, n: number): JournalEntry[] {
   return entries
 }
 
-t.test('append, state and subscribe from any id; live entries arrive synchronously, each once', async (t) => {
-  const s = store(t)
-  await s.create('g', meta)
-  await t.rejects(s.create('g', meta), /exists/, 'a key is created once')
-  t.same(await s.state('g'), { meta, lastId: 0, ended: undefined })
-  t.equal(s.append('g', [delta(1), delta(2), delta(3)]), true)
-  t.equal((await s.state('g'))?.lastId, 3)
+storeContract(t, {
+  name: 'memory',
+  distributed: false,
+  pair: async (t, options = {}) => {
+    const s = store(t, { retainMs: options.retainMs ?? 60_000, maxJournalBytes: options.maxJournalBytes, maxTotalBytes: options.maxTotalBytes })
+    return [s, s]
+  }
+})
 
+t.test('reads are served within the call: what is there before subscribe returns, a live entry before append returns', async (t) => {
+  const s = store(t)
+  filled(s, 'g', 3)
   for (const after of [0, 1, 2, 3]) {
     const rec = recorder()
     s.subscribe('g', after, rec.listener)()
     t.same(rec.ids, range(after + 1, 3), `subscribe after ${after}: the entries after it, delivered before subscribe returns`)
-    t.same(rec.ends, [])
   }
-
   const live = recorder()
   const unsubscribe = s.subscribe('g', 1, live.listener)
-  t.same(live.ids, [2, 3])
   s.append('g', [delta(4)])
   t.same(live.ids, [2, 3, 4], 'a live entry reaches the listener during append')
   unsubscribe()
   unsubscribe()
   s.append('g', [delta(5)])
   t.same(live.ids, [2, 3, 4], 'nothing after unsubscribe (idempotent)')
-
-  t.equal(s.append('nope', [delta(1)]), false, 'append to an unknown journal is refused')
-  const unknown = recorder()
-  s.subscribe('nope', 0, unknown.listener)()
-  t.same(unknown, { ...unknown, ids: [], ends: [] }, 'an unknown journal: no entries and no end')
-  t.equal(await s.state('nope'), undefined)
   t.equal(s.has('g'), true)
   t.equal(s.has('nope'), false)
 })
 
-t.test('discard forgets a journal nobody used; the key can be made again', async (t) => {
-  const s = store(t)
-  await s.create('g', meta)
-  filled(s, 'other', 2)
-  const bytes = s.bytes
-  await s.discard('g')
-  t.equal(await s.state('g'), undefined)
-  t.equal(s.size, 1, 'only the other journal is left')
-  t.equal(s.bytes, bytes)
-  await s.create('g', meta)
-  t.equal((await s.state('g'))?.lastId, 0)
-})
-
-t.test('end: listeners get it once; a subscriber after the end gets the rest and the reason; appends are refused', async (t) => {
-  const s = store(t)
-  filled(s, 'g', 4)
-  const live = recorder()
-  s.subscribe('g', 0, live.listener)
-  s.end('g', 'cancelled')
-  s.end('g', 'done')
-  t.same(live.ends, ['cancelled'], 'ended once, with the first reason')
-  t.same((await s.state('g'))?.ended, 'cancelled')
-  t.equal(s.append('g', [delta(5)]), false, 'no entry after the end')
-  t.same(live.ids, [1, 2, 3, 4])
-
-  for (const after of [0, 2, 4]) {
-    const late = recorder()
-    const unsubscribe = s.subscribe('g', after, late.listener)
-    t.same(late.ids, range(after + 1, 4), `after ${after}: the rest`)
-    t.same(late.ends, ['cancelled'], `after ${after}: then the end, at once`)
-    unsubscribe()
-  }
-})
-
-t.test('a subscriber ahead of the journal gets only entries after its id', async (t) => {
-  const s = store(t)
-  filled(s, 'g', 2)
-  const ahead = recorder()
-  s.subscribe('g', 4, ahead.listener)
-  for (let id = 3; id <= 6; id++) s.append('g', [delta(id)])
-  t.same(ahead.ids, [5, 6], 'the store delivers every entry with id > afterId, and only those')
-})
-
-t.test('a reader that throws is logged, dropped and ended with error; the producer and the other readers go on', async (t) => {
+t.test('a reader that throws is dropped at once, its failure logged as an error, on a journal and on a channel', async (t) => {
   const logged: Array<{ level: string, msg: string }> = []
   const s = store(t, { log: (level, msg) => { logged.push({ level, msg }) } })
   filled(s, 'g', 1)
@@ -322,32 +276,6 @@ t.test('channels: the sweep ages events out and forgets channels nobody publishe
   t.equal(s.bytes, 0, 'and every aged event is freed')
   await s.publish('held', events(1), retention)
   t.same(reader.ids, [1, 2], 'its reader goes on receiving')
-})
-
-t.test('slots, active conversations and the control bus', async (t) => {
-  const s = store(t)
-  t.equal(await s.acquireSlot('c', 2), true)
-  t.equal(await s.acquireSlot('c', 2), true)
-  t.equal(await s.acquireSlot('c', 2), false, 'at most max')
-  t.equal(await s.acquireSlot('d', 2), true, 'per client')
-  await s.releaseSlot('c')
-  t.equal(await s.acquireSlot('c', 2), true, 'a released slot is free again')
-  await s.releaseSlot('nobody')
-
-  t.equal(await s.swapActive('conv', 's1'), undefined)
-  t.equal(await s.swapActive('conv', 's2'), 's1', 'the replaced generation')
-  await s.clearActive('conv', 's1')
-  t.equal(await s.getActive('conv'), 's2', 'clearing a stale id leaves the active one')
-  await s.clearActive('conv', 's2')
-  t.equal(await s.getActive('conv'), undefined)
-
-  const heard: unknown[] = []
-  s.onControl((m) => heard.push(m))
-  await s.publishControl({ streamId: 'x', action: 'cancelled' })
-  t.same(heard, [{ streamId: 'x', action: 'cancelled' }])
-  t.equal(s.ready, true)
-  t.same(await s.hasRemoteReaders(), false)
-  s.holdRemote()()
 })
 
 t.test('timers never hold the process, and close() clears every one of them', async (t) => {

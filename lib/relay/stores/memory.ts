@@ -243,7 +243,10 @@ export class MemoryStore implements RelayStore {
     else this.slots.set(client, used - 1)
   }
 
+  /** One process: the producer is here, if the generation is still running. */
   async publishControl (message: ControlMessage): Promise<void> {
+    const journal = this.journals.get(message.streamId)
+    if (journal === undefined || journal.ended !== undefined) return
     for (const listener of this.controlListeners) listener(message)
   }
 

@@ -1,32 +1,47 @@
 import { randomBytes } from 'node:crypto'
-import { Redis } from 'ioredis'
-import type { ChainableCommander, RedisOptions } from 'ioredis'
+import type { RedisOptions } from 'ioredis'
 import { RelayError, StoreFullError } from '../errors.js'
 import type { EndReason, JournalEntry, JournalListener, JournalMeta, Unsubscribe } from '../journal.js'
 import type { ChannelEventInput, ChannelRetention, ControlMessage, JournalState, RelayStore, StoreLog } from '../store.js'
 import { MemoryStore } from './memory.js'
 import type { MemoryStoreOptions } from './memory.js'
-import { batchFields, endReasonOf, isAlreadyWritten, journalIdOf } from './redis/codec.js'
+import { RedisChannels } from './redis/channels.js'
+import { endReasonOf, journalIdOf } from './redis/codec.js'
 import type { StreamItem } from './redis/codec.js'
-import { RemoteFollower } from './redis/follower.js'
+import { openTopology } from './redis/connection.js'
+import type { RedisConnection } from './redis/connection.js'
+import { noop, run } from './redis/context.js'
+import type { RedisContext } from './redis/context.js'
+import { Control } from './redis/control.js'
+import { Conversations } from './redis/conversations.js'
+import { Follower } from './redis/follower.js'
+import { Health } from './redis/health.js'
+import { Instances } from './redis/instances.js'
 import { RedisKeys } from './redis/keys.js'
-import { defineScripts } from './redis/scripts.js'
-import type { ScriptCommands, ScriptPipeline } from './redis/scripts.js'
+import { defineScripts, pipelineOf } from './redis/scripts.js'
+import { SlotCounts } from './redis/slots.js'
+import { Subscriptions } from './redis/subscriptions.js'
+import { JournalWriter } from './redis/writer.js'
 
-/** Options of {@link RedisStore}. */
-export interface RedisStoreOptions {
-  /** `redis://…` or `rediss://…` (`REDIS_URL`). */
-  url: string
-  /** Prefix of every key and of the control channel. @default 'relay:' */
+export type { RedisConnection, RedisNodeAddress } from './redis/connection.js'
+
+/** How the Redis store behaves, whatever its topology. */
+export interface RedisStoreTuning {
+  /** Prefix of every key and channel (no `{` or `}`). @default 'relay:' */
   prefix?: string
+  /**
+   * How many partitions keys are spread over (see `redis/keys.ts`): the most Cluster shards that
+   * share the load. Every instance of a deployment must use the same number. @default 64
+   */
+  partitions?: number
   /** How long an ended journal stays readable, in ms (`RETAIN_MS`). @default 300000 */
   retainMs?: number
-  /** Lifetime of a producer's lease; readers elsewhere learn of its death within about this. @default 3000 */
+  /** An instance's lease: readers elsewhere learn of its death, and its slots are freed, within about this. @default 3000 */
   leaseMs?: number
-  /** How often leases and remote-reader holds are renewed and followed leases checked. @default 1000 */
+  /** How often the lease, the holds of remote readers and the instances' view are renewed. @default 1000 */
   renewMs?: number
-  /** XREAD BLOCK timeout of the shared reader (a backstop: it is woken when its set changes). @default 1000 */
-  blockMs?: number
+  /** A followed journal no notification named for this long is read anyway (a notification lost in a failover). @default 5000 */
+  pollMs?: number
   /** A command not answered within this fails (so a hung Redis fails fast, not a request). @default 1000 */
   commandTimeoutMs?: number
   /**
@@ -46,18 +61,27 @@ export interface RedisStoreOptions {
    * a gap. @default 67108864
    */
   maxPendingBytes?: number
-  /** Safety-net expiry of a client's slot counter (an instance that died never gives its slots back). @default 900000 */
+  /** Safety-net expiry of a client's slot counts (renewed by every write). @default 900000 */
   slotTtlMs?: number
   /** Safety-net expiry of a conversation's active-generation entry. @default 86400000 */
   activeTtlMs?: number
   /** The memory journal of the generations produced here (caps). */
   memory?: Omit<MemoryStoreOptions, 'retainMs'>
-  /** This instance's id in Redis (leases, reader holds). @default random */
+  /** This instance's id in Redis (its lease, the producer its journals name). @default random */
   instanceId?: string
-  /** Extra ioredis options for all three connections. */
+  /** Extra ioredis options (TLS, …) for every connection to a data node. */
   redis?: RedisOptions
   log?: StoreLog
+  /**
+   * Called on every Redis error that is not an outage, with its code (`NOPERM`, `OOM`,
+   * `WRONGTYPE`, `MOVED`…): the relay counts them (`relay_store_errors_total{code}`). Each code
+   * is also logged once while it lasts, and the store is not ready meanwhile.
+   */
+  onError?: (code: string) => void
 }
+
+/** Options of {@link RedisStore}: where Redis is (a URL, Cluster seed nodes, or Sentinels and a master's name), and how the store behaves. */
+export type RedisStoreOptions = RedisConnection & RedisStoreTuning
 
 /** The store could not reach Redis: the relay answers 503 and the client may retry (elsewhere). */
 export class StoreUnavailable extends RelayError {
@@ -67,127 +91,107 @@ export class StoreUnavailable extends RelayError {
   }
 }
 
-/** A journal produced on this instance, as far as Redis knows it. */
-interface Produced {
-  streamId: string
-  /** Entries appended but not yet written to Redis. */
-  pending: JournalEntry[]
-  pendingBytes: number
-  /** Id of the last entry Redis acknowledged. */
-  writtenId: number
-  /** The end to write after the pending entries. */
-  end: EndReason | undefined
-  /** The stream key has its expiry (set with the first batch, renewed with the lease). */
-  expiring: boolean
-  /** Over the pending bound while Redis was away: no more entries go to Redis; it ends there as `error`. */
-  cut: boolean
-}
-
 /**
- * The Redis store: the same guarantees as {@link MemoryStore}, across instances.
+ * The Redis store: the same guarantees as {@link MemoryStore}, across instances, on a single
+ * Redis, a Redis Cluster or a Sentinel-managed master (or Valkey). Its parts, each in `redis/`:
  *
- * Journals produced here live in a wrapped MemoryStore, so their local readers are served from
- * memory synchronously — no Redis round trip on the hot path, and they keep streaming while Redis
- * is down. `append` also queues the entries; on the next event-loop turn, or `flushMs` after the
- * previous flush started if that is later, everything queued, for every journal, goes out as one
- * pipeline with one XADD per journal (a batch per stream entry, see redis/codec.ts). Only one
- * flush is in flight at a time, so a slow round trip makes the next batch bigger instead of
- * reordering writes.
+ * - {@link JournalWriter}: journals produced here live in a wrapped MemoryStore (local readers are
+ *   served from memory, synchronously, and keep streaming while Redis is down) and are written to
+ *   Redis in batches, per group, and written again from memory where Redis lost them;
+ * - {@link Follower}: journals produced elsewhere, and channels, read for local readers on
+ *   notifications, at a cost per event rather than per followed stream;
+ * - {@link Instances}: one lease per instance; {@link SlotCounts}: per-client limits counted per
+ *   instance; {@link Control}: cancel, supersede and holds sent to the producing instance only;
+ *   {@link Conversations}; {@link RedisChannels};
+ * - {@link Subscriptions}: sharded pub/sub on the nodes that serve it; {@link Health}: readiness
+ *   told truly, errors logged once and counted.
  *
- * Journals produced elsewhere are read by {@link RemoteFollower}: XRANGE catch-up, then one shared
- * XREAD BLOCK loop for all of them.
- *
- * Three connections: commands (offline queue off and a command timeout, so a request fails fast
- * with {@link StoreUnavailable} while Redis is away), the blocking reader, and the control-bus
- * subscriber.
+ * Keys are spread over partitions whose hash tags spread evenly over a Cluster's slots; every
+ * multi-key command, script, transaction and pipeline stays within one partition (or one node).
  */
 export class RedisStore implements RelayStore {
   readonly instanceId: string
-  private readonly memory: MemoryStore
-  private readonly keys: RedisKeys
-  private readonly cmd: Redis & ScriptCommands
-  private readonly blocker: Redis
-  private readonly sub: Redis
-  private readonly follower: RemoteFollower
-  private readonly produced = new Map<string, Produced>()
-  private readonly dirty = new Set<Produced>()
-  /** Channels opened here, with their expiry, renewed while read here. */
-  private readonly channels = new Map<string, number>()
-  /** Remote journals read here, with their local reader counts. */
-  private readonly holds = new Map<string, number>()
-  private readonly controlListeners: Array<(message: ControlMessage) => void> = []
-  private readonly retainMs: number
-  private readonly leaseMs: number
-  private readonly maxStreamLength: number
-  private readonly maxPendingBytes: number
-  private readonly slotTtlMs: number
-  private readonly activeTtlMs: number
-  private readonly log: NonNullable<RedisStoreOptions['log']>
-  private readonly ticker: NodeJS.Timeout
-  private pendingBytes = 0
-  private flushScheduled = false
-  private readonly flushMs: number
-  /** When the last flush started (performance.now()). */
-  private lastFlushAt = -Infinity
-  private flushing: Promise<void> | undefined
-  /** When the command connection last became ready: lost leases are only declared a lease time after. */
-  private readySince = 0
-  private closed = false
-  private recovering = false
-  private outageLogged = false
+  readonly #ctx: RedisContext
+  readonly #memory: MemoryStore
+  readonly #writer: JournalWriter
+  readonly #follower: Follower
+  readonly #subscriptions: Subscriptions
+  readonly #instances: Instances
+  readonly #slots: SlotCounts
+  readonly #control: Control
+  readonly #conversations: Conversations
+  readonly #channels: RedisChannels
+  readonly #ticker: NodeJS.Timeout
+  #ticking = false
+  #closed = false
 
   constructor (options: RedisStoreOptions) {
     this.instanceId = options.instanceId ?? randomBytes(8).toString('hex')
-    this.retainMs = options.retainMs ?? 300_000
-    this.leaseMs = options.leaseMs ?? 3000
-    this.maxStreamLength = options.maxStreamLength ?? 100_000
-    this.flushMs = options.flushMs ?? 10
-    this.maxPendingBytes = options.maxPendingBytes ?? 64 * 1024 * 1024
-    this.slotTtlMs = options.slotTtlMs ?? 900_000
-    this.activeTtlMs = options.activeTtlMs ?? 86_400_000
-    this.log = options.log ?? noop
-    this.keys = new RedisKeys(options.prefix ?? 'relay:')
-    this.memory = new MemoryStore({ ...options.memory, retainMs: this.retainMs, log: this.log })
-
-    const base: RedisOptions = {
-      // Reconnect quickly and forever: an outage ends when Redis is back, not when we gave up.
-      retryStrategy: (times) => Math.min(100 * times, 1000),
-      maxRetriesPerRequest: null,
-      ...options.redis
+    const log = options.log ?? noop
+    const retainMs = options.retainMs ?? 300_000
+    const leaseMs = options.leaseMs ?? 3000
+    const renewMs = options.renewMs ?? 1000
+    const commandTimeoutMs = options.commandTimeoutMs ?? 1000
+    const slotTtlMs = options.slotTtlMs ?? 900_000
+    const topology = openTopology(options, { name: `relay-${this.instanceId}`, commandTimeoutMs, extra: options.redis })
+    const ctx: RedisContext = {
+      topology,
+      cmd: defineScripts(topology.cmd),
+      keys: new RedisKeys(options.prefix ?? 'relay:', options.partitions ?? 64),
+      instanceId: this.instanceId,
+      health: new Health({ log, onError: options.onError ?? noop, holdMs: renewMs + commandTimeoutMs, stallMs: commandTimeoutMs / 2 }),
+      log,
+      retainMs,
+      leaseMs
     }
-    this.cmd = defineScripts(new Redis(options.url, {
-      ...base,
-      enableOfflineQueue: false,
-      commandTimeout: options.commandTimeoutMs ?? 1000,
-      connectionName: `relay-${this.instanceId}-cmd`
-    }))
-    this.blocker = new Redis(options.url, { ...base, connectionName: `relay-${this.instanceId}-read` })
-    this.sub = new Redis(options.url, { ...base, connectionName: `relay-${this.instanceId}-sub` })
-    for (const connection of [this.cmd, this.blocker, this.sub]) {
-      // Without a listener ioredis would print every reconnect error; one line per outage is enough.
-      connection.on('error', (err: Error) => this.onConnectionError(err))
-      connection.on('ready', () => this.onConnectionReady())
-    }
-    this.cmd.on('ready', () => { void this.recover() })
-
-    this.sub.on('message', (channel: string, text: string) => this.onControlMessage(channel, text))
-    this.sub.subscribe(this.keys.control).catch(noop)
-
-    this.follower = new RemoteFollower({
-      cmd: this.cmd,
-      blocker: this.blocker,
-      keys: this.keys,
-      blockMs: options.blockMs ?? 1000,
-      retainMs: this.retainMs,
-      log: this.log
+    this.#ctx = ctx
+    this.#memory = new MemoryStore({ ...options.memory, retainMs, log })
+    this.#subscriptions = new Subscriptions(ctx, (channel, message) => {
+      if (!this.#control.received(channel, message)) this.#follower.notified(channel, message)
     })
-    this.ticker = setInterval(() => { void this.tick() }, options.renewMs ?? 1000)
-    this.ticker.unref()
+    // A dead instance is remembered as long as anything it left may name it (slot counts, journals).
+    this.#instances = new Instances(ctx, Math.max(slotTtlMs, retainMs) + leaseMs + 2 * renewMs)
+    this.#follower = new Follower(ctx, { subscriptions: this.#subscriptions, instances: this.#instances, pollMs: options.pollMs ?? 5000 })
+    this.#control = new Control(ctx, this.#subscriptions, this.#follower, this.#instances)
+    this.#writer = new JournalWriter(ctx, {
+      memory: this.#memory,
+      flushMs: options.flushMs ?? 10,
+      maxStreamLength: options.maxStreamLength ?? 100_000,
+      maxPendingBytes: options.maxPendingBytes ?? 64 * 1024 * 1024,
+      onStop: (streamId, action) => this.#control.stop(streamId, action)
+    })
+    this.#slots = new SlotCounts(ctx, this.#instances, slotTtlMs)
+    this.#conversations = new Conversations(ctx, options.activeTtlMs ?? 86_400_000)
+    this.#channels = new RedisChannels(ctx, this.#follower)
+
+    const { cmd } = ctx
+    // Without a listener ioredis would print every reconnect error; the health record logs one line per outage.
+    cmd.on('error', (err: Error) => {
+      this.#instances.unsure()
+      ctx.health.failed(err, 'connection')
+    })
+    cmd.on('close', () => { this.#instances.unsure() })
+    // Back from an outage (or on a new master, or a node of a Cluster came or went): Redis may
+    // have lost writes. What it holds is checked against memory before anything more is written.
+    let connected = false
+    cmd.on('ready', () => {
+      if (connected) this.#reconcile()
+      connected = true
+      void this.#tick()
+    })
+    if (topology.cluster) {
+      for (const event of ['+node', '-node', 'node error']) cmd.on(event, () => { if (connected) this.#reconcile() })
+    }
+    this.#control.start(() => this.#writer.verifyAll())
+    this.#ticker = setInterval(() => { void this.#tick() }, renewMs)
+    this.#ticker.unref()
   }
 
-  /** True while all three connections are up. */
+  /** True while Redis answers, every connection is up, and nothing failed lately (see `redis/health.ts`). */
   get ready (): boolean {
-    return !this.closed && this.cmd.status === 'ready' && this.blocker.status === 'ready' && this.sub.status === 'ready'
+    if (this.#closed || !this.#subscriptions.subscribed) return false
+    const subscribers = this.#subscriptions.connections
+    return this.#ctx.health.ready([this.#ctx.topology.cmd, ...subscribers], [...this.#ctx.topology.masters(), ...subscribers])
   }
 
   /** Resolves once {@link ready} (or rejects after `timeoutMs`). */
@@ -201,63 +205,58 @@ export class RedisStore implements RelayStore {
 
   /** Bytes held by the local journals (for metrics). */
   get bytes (): number {
-    return this.memory.bytes
+    return this.#memory.bytes
   }
 
   /** Journals held in this instance's memory: the ones produced here (for metrics). */
   get size (): number {
-    return this.memory.size
+    return this.#memory.size
   }
 
   /** Entries waiting to be written to Redis, all journals (for metrics and tests). */
   get pendingEntries (): number {
-    let n = 0
-    for (const journal of this.produced.values()) n += journal.pending.length
-    return n
+    return this.#writer.pendingEntries
   }
 
-  /** Remote journals being followed here (for metrics and tests). */
+  /** Characters of entry data waiting to be written to Redis (for tests). */
+  get pendingBytes (): number {
+    return this.#writer.pendingBytes
+  }
+
+  /** Journals followed from Redis here (for metrics and tests). */
   get followed (): number {
-    return this.follower.size
+    return this.#follower.size
+  }
+
+  /** The key names (for tests and tools that look at Redis). */
+  get keys (): RedisKeys {
+    return this.#ctx.keys
   }
 
   async create (key: string, meta: JournalMeta): Promise<void> {
-    if (this.memory.has(key)) throw new Error(`journal ${key} exists`)
-    const fields = this.metaFields(meta)
-    await this.command(async () => {
-      // Meta and lease together: a journal never exists in Redis without its producer's lease.
-      await execAll(this.cmd.multi()
-        .hset(this.keys.meta(key), fields)
-        .pexpire(this.keys.meta(key), this.openTtlMs)
-        .set(this.keys.lease(key), this.instanceId, 'PX', this.leaseMs))
-    })
-    this.memory.createSync(key, meta)
-    this.produced.set(key, { streamId: key, pending: [], pendingBytes: 0, writtenId: 0, end: undefined, expiring: false, cut: false })
+    if (this.#memory.has(key)) throw new Error(`journal ${key} exists`)
+    await this.#command('create', async () => { await this.#writer.create(key, meta) })
   }
 
   async discard (key: string): Promise<void> {
-    this.produced.delete(key)
-    await this.memory.discard(key)
-    await this.command(async () => await this.cmd.del(this.keys.meta(key), this.keys.lease(key)))
+    await this.#command('discard', async () => { await this.#writer.discard(key) })
   }
 
   async state (key: string): Promise<JournalState | undefined> {
-    const local = this.memory.stateSync(key)
+    const local = this.#memory.stateSync(key)
     if (local !== undefined) return local
-    const results = await this.command(async () => await this.cmd.pipeline()
-      .hgetall(this.keys.meta(key))
-      .xrevrange(this.keys.log(key), '+', '-', 'COUNT', 1)
-      .exists(this.keys.lease(key))
-      .exec())
-    const [metaResult, topResult, leaseResult] = results ?? []
-    for (const result of [metaResult, topResult, leaseResult]) if (result?.[0] != null) throw new StoreUnavailable(result[0])
-    const hash = metaResult?.[1] as Record<string, string> | undefined
+    const { keys } = this.#ctx
+    const replies = await this.#command('state', async () => await run(pipelineOf(this.#ctx.cmd)
+      .hgetall(keys.meta(key))
+      .xrevrange(keys.log(key), '+', '-', 'COUNT', 1)))
+    for (const [err] of replies) if (err !== null) throw this.#unavailable(err, 'state')
+    const hash = replies[0]?.[1] as Record<string, string> | undefined
     if (hash?.kind === undefined) return undefined
-    const top = (topResult?.[1] as StreamItem[] | undefined)?.[0]
+    const top = (replies[1]?.[1] as StreamItem[] | undefined)?.[0]
     let ended = endReasonOf(hash.ended)
-    // No end and no lease: the producer died and no reader has noticed yet (the end is written
-    // by the first reader that follows it). Said here so nobody waits on it or cancels it.
-    if (ended === undefined && leaseResult?.[1] === 0 && hash.kind !== 'channel') ended = 'producer_lost'
+    // No end and a dead producer: the first reader that follows it writes the end. Said here so
+    // nobody waits on it or cancels it.
+    if (ended === undefined && hash.producer !== undefined && this.#instances.dead.has(hash.producer)) ended = 'producer_lost'
     return {
       meta: {
         kind: hash.kind === 'channel' ? 'channel' : 'generation',
@@ -271,426 +270,140 @@ export class RedisStore implements RelayStore {
   }
 
   append (key: string, entries: readonly JournalEntry[]): boolean {
-    if (!this.memory.append(key, entries)) return false
-    const journal = this.produced.get(key)
-    if (journal === undefined || journal.cut) return true
-    let bytes = 0
-    for (const entry of entries) {
-      journal.pending.push(entry)
-      bytes += entry.data.length
-    }
-    journal.pendingBytes += bytes
-    this.pendingBytes += bytes
-    if (this.pendingBytes > this.maxPendingBytes) this.cut(journal)
-    this.dirty.add(journal)
-    this.scheduleFlush()
-    return true
+    return this.#writer.append(key, entries)
   }
 
   end (key: string, reason: EndReason): void {
-    const journal = this.produced.get(key)
-    if (journal === undefined && !this.memory.has(key)) {
-      // A channel (or any journal not produced here): ended in Redis, readers get it from the stream.
-      this.command(async () => await this.cmd.relayEnd(this.keys.meta(key), this.keys.log(key), this.keys.lease(key), this.retainMs, reason, 0))
-        .catch((err: unknown) => this.log('warn', 'could not end a journal in Redis', { streamId: key, err }))
+    if (this.#writer.end(key, reason)) {
+      this.#control.ended(key)
       return
     }
-    this.memory.end(key, reason)
-    if (journal === undefined || journal.end !== undefined) return
-    journal.end = reason
-    this.dirty.add(journal)
-    this.scheduleFlush()
+    // A channel (or any journal not produced here): ended in Redis, readers get it from the stream.
+    this.#channels.end(key, reason).catch((err: unknown) => {
+      this.#ctx.health.failed(err, 'end')
+      this.#ctx.log('warn', 'could not end a journal in Redis', { streamId: key, err })
+    })
   }
 
-  /**
-   * Channels live in Redis only (any instance may publish; ids come from Redis, atomically), and
-   * every reader, local or not, follows them through the shared reader.
-   */
   async publish (channel: string, events: readonly ChannelEventInput[], retention: ChannelRetention): Promise<number[]> {
-    const ids: number[] = []
-    // Lua's unpack has a stack limit: large arrays go in slices (ids stay consecutive per slice).
-    for (let start = 0; start < events.length; start += 1000) {
-      const args: Array<string | number> = [retention.maxEvents, retention.maxAgeMs, this.channelTtlMs(retention)]
-      for (const event of events.slice(start, start + 1000)) args.push(event.event ?? '', event.data)
-      const [first, last] = await this.command(async () => await this.cmd.relayPublish(this.keys.meta(channel), this.keys.log(channel), ...args))
-        .catch((err: unknown) => {
-          const cause = (err as StoreUnavailable).cause
-          if (cause instanceof Error && cause.message.startsWith('CLOSED')) throw new StoreFullError(`channel ${channel} is closed`)
-          throw err
-        })
-      for (let id = first; id <= last; id++) ids.push(id)
-    }
-    return ids
+    return await this.#command('publish', async () => await this.#channels.publish(channel, events, retention))
   }
 
   async openChannel (channel: string, retention: ChannelRetention): Promise<void> {
-    const meta = this.keys.meta(channel)
-    const ttl = this.channelTtlMs(retention)
-    // A failed command rejects (Redis away: store_unavailable), so a reader is refused with a
-    // real status before its stream opens, instead of a stream waiting on a store that is not there.
-    await this.command(async () => await execAll(this.cmd.pipeline()
-      .hsetnx(meta, 'kind', 'channel')
-      .hsetnx(meta, 'createdAt', Date.now())
-      .pexpire(meta, ttl)
-      .pexpire(this.keys.log(channel), ttl)))
-    // Kept alive while read here, so its id counter never restarts under a waiting reader.
-    this.channels.set(channel, ttl)
+    await this.#command('open channel', async () => { await this.#channels.openChannel(channel, retention) })
   }
 
   subscribe (key: string, afterId: number, listener: JournalListener): Unsubscribe {
-    if (this.memory.has(key)) return this.memory.subscribe(key, afterId, listener)
-    return this.follower.subscribe(key, afterId, listener)
+    if (this.#memory.has(key)) return this.#memory.subscribe(key, afterId, listener)
+    return this.#follower.subscribe(key, afterId, listener)
   }
 
   holdRemote (key: string): Unsubscribe {
     // A journal produced here has no remote readers to announce (its producer counts local readers).
-    if (this.memory.has(key)) return noop
-    const count = this.holds.get(key) ?? 0
-    this.holds.set(key, count + 1)
-    if (count === 0) this.announce(key)
-    let held = true
-    return () => {
-      if (!held) return
-      held = false
-      const left = (this.holds.get(key) ?? 1) - 1
-      if (left > 0) {
-        this.holds.set(key, left)
-        return
-      }
-      this.holds.delete(key)
-      if (this.cmd.status === 'ready') this.cmd.zrem(this.keys.readers(key), this.instanceId).catch(noop)
-    }
+    if (this.#memory.has(key)) return noop
+    return this.#control.hold(key)
   }
 
   async hasRemoteReaders (key: string): Promise<boolean> {
-    return await this.command(async () => await this.cmd.relayCountReaders(this.keys.readers(key))) > 0
+    return this.#control.hasRemoteReaders(key)
   }
 
   async swapActive (conversationId: string, streamId: string): Promise<string | undefined> {
-    const previous = await this.command(async () => await this.cmd.set(this.keys.active(conversationId), streamId, 'PX', this.activeTtlMs, 'GET'))
-    return previous ?? undefined
+    return await this.#command('conversation', async () => await this.#conversations.swapActive(conversationId, streamId))
   }
 
   async clearActive (conversationId: string, streamId: string): Promise<void> {
-    await this.command(async () => await this.cmd.relayClearActive(this.keys.active(conversationId), streamId))
+    await this.#command('conversation', async () => { await this.#conversations.clearActive(conversationId, streamId) })
   }
 
   async getActive (conversationId: string): Promise<string | undefined> {
-    return await this.command(async () => await this.cmd.get(this.keys.active(conversationId))) ?? undefined
+    return await this.#command('conversation', async () => await this.#conversations.getActive(conversationId))
   }
 
   async acquireSlot (client: string, max: number): Promise<boolean> {
-    return await this.command(async () => await this.cmd.relayAcquireSlot(this.keys.slots(client), max, this.slotTtlMs)) === 1
+    return await this.#command('slot', async () => await this.#slots.acquire(client, max))
   }
 
   async releaseSlot (client: string): Promise<void> {
-    await this.command(async () => await this.cmd.relayReleaseSlot(this.keys.slots(client)))
+    this.#slots.release(client)
   }
 
   async publishControl (message: ControlMessage): Promise<void> {
-    await this.command(async () => await this.cmd.publish(this.keys.control, JSON.stringify(message)))
+    await this.#command('control', async () => { await this.#control.publish(message) })
   }
 
   onControl (listener: (message: ControlMessage) => void): void {
-    this.controlListeners.push(listener)
+    this.#control.onControl(listener)
   }
 
-  /** Writes what is queued (best effort, bounded by the command timeout), then closes everything. */
+  /** Writes what is queued (best effort, bounded by the command timeout), ends this instance's lease, then closes everything. */
   async close (): Promise<void> {
-    if (this.closed) return
-    clearInterval(this.ticker)
-    try {
-      await this.flushing
-      if (this.dirty.size > 0 && this.cmd.status === 'ready') await this.flush()
-    } catch {
-      // Redis unreachable at shutdown: what was not written is lost to other instances only.
-    }
-    this.closed = true
-    await this.follower.close()
-    await Promise.all([this.cmd, this.blocker, this.sub].map(async (connection) => {
-      if (connection.status === 'ready') await connection.quit().catch(() => connection.disconnect())
-      else connection.disconnect()
-    }))
-    await this.memory.close()
-  }
-
-  /** A channel nobody publishes to or reads is forgotten after its age limit (as in memory). */
-  private channelTtlMs (retention: ChannelRetention): number {
-    return Math.max(retention.maxAgeMs, 1000)
-  }
-
-  /** Expiry of an unfinished journal's keys, renewed with the lease: a dead producer's journal still expires. */
-  private get openTtlMs (): number {
-    return this.retainMs + this.leaseMs
+    if (this.#closed) return
+    clearInterval(this.#ticker)
+    await this.#writer.close()
+    this.#closed = true
+    this.#ctx.health.close()
+    this.#follower.close()
+    await this.#instances.leave().catch(noop)
+    this.#subscriptions.close()
+    const { cmd } = this.#ctx
+    if (cmd.status === 'ready') await cmd.quit().catch(() => cmd.disconnect())
+    else cmd.disconnect()
+    await this.#memory.close()
   }
 
   /** Runs a command for a request; any failure of Redis becomes {@link StoreUnavailable} (503). */
-  private async command<T> (run: () => Promise<T>): Promise<T> {
-    if (this.closed) throw new StoreUnavailable(new Error('store closed'))
+  async #command<T> (context: string, command: () => Promise<T>): Promise<T> {
+    if (this.#closed) throw new StoreUnavailable(new Error('store closed'))
     try {
-      return await run()
+      return await command()
     } catch (err) {
-      throw err instanceof StoreUnavailable ? err : new StoreUnavailable(err)
+      if (err instanceof StoreUnavailable || err instanceof StoreFullError) throw err
+      throw this.#unavailable(err, context)
     }
   }
 
-  private metaFields (meta: JournalMeta): Record<string, string> {
-    const fields: Record<string, string> = { kind: meta.kind, createdAt: String(meta.createdAt), producer: this.instanceId }
-    if (meta.owner !== null) fields.owner = meta.owner
-    if (meta.conversationId !== undefined) fields.conv = meta.conversationId
-    return fields
+  #unavailable (err: unknown, context: string): StoreUnavailable {
+    this.#ctx.health.failed(err, context)
+    return new StoreUnavailable(err)
   }
 
-  /**
-   * The command connection is (again) ready. A Redis that restarted empty (no persistence) lost
-   * the journals being produced here: they are written again from memory, under the same ids,
-   * so remote readers following them by stream id continue exactly where they were. Flushes
-   * wait meanwhile, or a batch written first would make the rewrite look already done.
-   */
-  private async recover (): Promise<void> {
-    this.readySince = Date.now()
-    this.recovering = true
-    try {
-      const journals = [...this.produced.values()]
-      if (journals.length > 0) {
-        const check = this.cmd.pipeline()
-        for (const journal of journals) check.exists(this.keys.meta(journal.streamId))
-        const exists = await check.exec()
-        const lost = journals.filter((_, i) => exists?.[i]?.[1] === 0)
-        const rewrite = this.cmd.pipeline()
-        for (const journal of lost) {
-          const { streamId } = journal
-          const state = this.memory.stateSync(streamId)
-          if (state === undefined) continue
-          rewrite.del(this.keys.log(streamId))
-            .hset(this.keys.meta(streamId), this.metaFields(state.meta))
-            .pexpire(this.keys.meta(streamId), this.openTtlMs)
-            .set(this.keys.lease(streamId), this.instanceId, 'PX', this.leaseMs)
-          const all: JournalEntry[] = []
-          this.memory.subscribe(streamId, 0, { onEntries: (entries) => { for (const e of entries) all.push(e) }, onEnd: noop })()
-          this.pendingBytes -= journal.pendingBytes
-          journal.pending = all
-          journal.pendingBytes = all.reduce((n, e) => n + e.data.length, 0)
-          this.pendingBytes += journal.pendingBytes
-          journal.writtenId = 0
-          journal.expiring = false
-          journal.cut = false
-          this.dirty.add(journal)
-        }
-        if (lost.length > 0) {
-          await rewrite.exec()
-          this.log('warn', 'Redis lost journals produced here (restarted empty?): written again from memory', { journals: lost.length })
-        }
-      }
-      await this.reseedChannels()
-    } catch {
-      // Gone again: the next 'ready' recovers.
-    } finally {
-      this.recovering = false
-    }
-    // Renew the leases at once (they may have lapsed during the outage) and write what waited.
-    void this.tick()
-    this.scheduleFlush()
+  /** Redis may have lost writes, or taken this instance for dead: check and write again what it lacks. */
+  #reconcile (): void {
+    this.#writer.verifyAll()
+    this.#slots.retry(true)
+    this.#channels.reseed().catch((err: unknown) => { this.#ctx.health.failed(err, 'reseed') })
   }
 
   /**
-   * Channels live in Redis only: one that Redis lost (restarted empty) would count its ids from 1
-   * again, under readers here whose live read continues after the id they last got — they would
-   * skip that many events. Its counter is seeded again with the highest id read here (every
-   * instance reading it does the same; the highest wins), so its ids continue. (An event
-   * published in the moment between Redis's return and this seeding still takes a low id, which
-   * those readers skip; the events of that moment are gone with Redis's data in any case.)
+   * Every `renewMs`: this instance's lease (and its view of the others'), the holds of journals
+   * read here, counts and expiries to write again, producers lost, quiet journals. Per instance:
+   * one script call, plus one message per producer instance whose journals are read here.
    */
-  private async reseedChannels (): Promise<void> {
-    const reseed = this.cmd.pipeline() as ReturnType<Redis['pipeline']> & ScriptPipeline
-    let channels = 0
-    for (const [channel, ttl] of this.channels) {
-      const lastId = this.follower.lastReadId(channel)
-      if (lastId === undefined || lastId === 0) continue
-      reseed.relayReseedChannel(this.keys.meta(channel), this.keys.log(channel), lastId, ttl)
-      channels++
-    }
-    if (channels === 0) return
-    const results = await reseed.exec()
-    const raised = results?.filter(([err, value]) => err === null && value === 1).length ?? 0
-    if (raised > 0) this.log('warn', 'Redis lost channels read here (restarted empty?): their ids continue after the last one read', { channels: raised })
-  }
-
-  private scheduleFlush (): void {
-    if (this.flushScheduled || this.flushing !== undefined || this.dirty.size === 0) return
-    this.flushScheduled = true
-    const wait = this.lastFlushAt + this.flushMs - performance.now()
-    if (wait > 0) setTimeout(this.startFlush, wait)
-    else setImmediate(this.startFlush)
-  }
-
-  private readonly startFlush = (): void => {
-    this.flushScheduled = false
-    // Written when the connection is ready again (and recovered).
-    if (this.closed || this.cmd.status !== 'ready' || this.recovering) return
-    this.lastFlushAt = performance.now()
-    this.flushing = this.flush().finally(() => {
-      this.flushing = undefined
-      this.scheduleFlush()
-    })
-  }
-
-  /** One pipeline for everything queued: one XADD per journal, and the end of those that ended. */
-  private async flush (): Promise<void> {
-    const journals = [...this.dirty]
-    this.dirty.clear()
-    const pipeline = this.cmd.pipeline()
-    /** Per journal: the entries sent, and the index range of its commands in the pipeline. */
-    const sent: Array<{ journal: Produced, entries: JournalEntry[], ending: boolean, first: number, count: number }> = []
-    let index = 0
-    for (const journal of journals) {
-      const { streamId } = journal
-      const log = this.keys.log(streamId)
-      const entries = journal.pending
-      journal.pending = []
-      this.pendingBytes -= journal.pendingBytes
-      journal.pendingBytes = 0
-      const first = index
-      const last = entries[entries.length - 1]
-      if (last !== undefined) {
-        pipeline.xadd(log, 'MAXLEN', '~', this.maxStreamLength, `${last.id}-0`, ...batchFields(entries))
-        index++
-      }
-      const ending = journal.end !== undefined
-      if (ending) {
-        const lastId = last?.id ?? journal.writtenId
-        // A journal cut from Redis ends there as an error: its remote readers must not take a
-        // cut answer for a finished one.
-        const reason = journal.cut ? 'error' : journal.end as EndReason
-        pipeline.xadd(log, `${lastId}-1`, 'end', reason)
-          .hset(this.keys.meta(streamId), 'ended', reason)
-          .pexpire(log, this.retainMs)
-          .pexpire(this.keys.meta(streamId), this.retainMs)
-          .del(this.keys.lease(streamId))
-        index += 5
-      } else if (!journal.expiring && last !== undefined) {
-        pipeline.pexpire(log, this.openTtlMs)
-        index++
-      }
-      sent.push({ journal, entries, ending, first, count: index - first })
-    }
-    let results: Array<[Error | null, unknown]> | null
-    try {
-      results = await pipeline.exec()
-    } catch (err) {
-      results = null
-      this.onConnectionError(err as Error)
-    }
-    for (const { journal, entries, ending, first, count } of sent) {
-      let failed = results === null
-      for (let i = first; i < first + count && !failed; i++) {
-        const err = results?.[i]?.[0]
-        // A batch (or end marker) Redis already has: a reply lost to a reconnect, written before.
-        if (err != null && !isAlreadyWritten(err)) failed = true
-      }
-      if (failed) {
-        // Back in front of whatever came meanwhile, for the next flush once Redis answers again.
-        if (entries.length > 0) journal.pending = entries.concat(journal.pending)
-        for (const entry of entries) journal.pendingBytes += entry.data.length
-        this.pendingBytes += entries.reduce((n, e) => n + e.data.length, 0)
-        this.dirty.add(journal)
-        continue
-      }
-      const last = entries[entries.length - 1]
-      if (last !== undefined) {
-        journal.writtenId = last.id
-        journal.expiring = true
-      }
-      if (ending) this.produced.delete(journal.streamId)
-    }
-  }
-
-  /** Stops writing a journal to Redis: it outgrew the queue while Redis was away. */
-  private cut (journal: Produced): void {
-    this.log('warn', 'Redis unavailable too long: the journal is no longer written to Redis; its readers elsewhere will get an error', { streamId: journal.streamId })
-    journal.cut = true
-    this.pendingBytes -= journal.pendingBytes
-    journal.pending = []
-    journal.pendingBytes = 0
-  }
-
-  /**
-   * Every `renewMs`, one pipeline: the leases (and expiries) of the journals produced here, the
-   * holds of the remote journals read here; then the leases of the remote journals followed here.
-   */
-  private async tick (): Promise<void> {
-    if (this.closed || this.cmd.status !== 'ready') return
-    const pipeline = this.cmd.pipeline() as ReturnType<Redis['pipeline']> & ScriptPipeline
-    let commands = 0
-    for (const journal of this.produced.values()) {
-      if (journal.end !== undefined) continue
-      const { streamId } = journal
-      pipeline.set(this.keys.lease(streamId), this.instanceId, 'PX', this.leaseMs)
-        .pexpire(this.keys.meta(streamId), this.openTtlMs)
-      if (journal.expiring) pipeline.pexpire(this.keys.log(streamId), this.openTtlMs)
-      commands++
-    }
-    for (const streamId of this.holds.keys()) {
-      pipeline.relayHoldReaders(this.keys.readers(streamId), this.instanceId, this.leaseMs)
-      commands++
-    }
-    for (const [channel, ttl] of this.channels) {
-      if (!this.follower.has(channel)) {
-        this.channels.delete(channel)
-        continue
-      }
-      pipeline.pexpire(this.keys.meta(channel), ttl).pexpire(this.keys.log(channel), ttl)
-      commands++
-    }
-    try {
-      if (commands > 0) await pipeline.exec()
-      // Right after a reconnect the producers may not have renewed their leases yet: wait a lease time.
-      if (Date.now() - this.readySince >= this.leaseMs) await this.follower.checkLeases()
-    } catch {
-      // Redis unreachable: the next tick after it returns renews everything.
-    }
-  }
-
-  private announce (streamId: string): void {
-    if (this.cmd.status !== 'ready') return // the next tick announces it
-    this.cmd.relayHoldReaders(this.keys.readers(streamId), this.instanceId, this.leaseMs).catch(noop)
-  }
-
-  private onControlMessage (channel: string, text: string): void {
-    if (channel !== this.keys.control) return
-    let message: ControlMessage
-    try {
-      const parsed = JSON.parse(text) as Partial<ControlMessage>
-      if (typeof parsed.streamId !== 'string' || (parsed.action !== 'cancelled' && parsed.action !== 'superseded')) return
-      message = { streamId: parsed.streamId, action: parsed.action }
-    } catch {
+  async #tick (): Promise<void> {
+    if (this.#closed || this.#ticking) return
+    if (this.#ctx.cmd.status !== 'ready') {
+      // Cut off from Redis: others' leases are not believed until this one's ticks went through for a lease time.
+      this.#instances.unsure()
       return
     }
-    for (const listener of this.controlListeners) listener(message)
+    this.#ticking = true
+    try {
+      void this.ready // drives the health probe
+      if (await this.#instances.renew() === 'lapsed') {
+        this.#ctx.log('warn', 'this instance\'s lease had lapsed (others may have taken it for dead): its journals and slot counts are checked and written again')
+        this.#reconcile()
+      }
+      this.#control.tick()
+      this.#slots.retry()
+      this.#writer.renewExpiries()
+      this.#subscriptions.refresh()
+      await Promise.all([this.#follower.tick(), this.#channels.renewExpiries()])
+    } catch (err) {
+      this.#instances.unsure()
+      this.#ctx.health.failed(err, 'tick')
+    } finally {
+      this.#ticking = false
+    }
   }
-
-  private onConnectionError (err: Error): void {
-    if (this.outageLogged || this.closed) return
-    this.outageLogged = true
-    this.log('warn', 'Redis unavailable: new generations are refused until it is back; running ones stream locally', { err: err.message })
-  }
-
-  private onConnectionReady (): void {
-    if (!this.outageLogged) return
-    this.outageLogged = false
-    this.log('info', 'Redis available again')
-  }
-}
-
-function noop (): void {}
-
-/**
- * Runs a pipeline or transaction and rejects with the first command's error: ioredis resolves
- * `exec()` with each command's error in its result (e.g. every one of them when the connection
- * is down), and with `null` for an aborted transaction.
- */
-async function execAll (pipeline: ChainableCommander): Promise<void> {
-  const results = await pipeline.exec()
-  const failed = results?.find(([err]) => err !== null)
-  if (results === null || failed !== undefined) throw failed?.[0] ?? new Error('transaction aborted')
 }

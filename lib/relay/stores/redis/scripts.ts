@@ -1,9 +1,13 @@
-import type { ChainableCommander, Redis } from 'ioredis'
+import type { ChainableCommander, Cluster, Redis } from 'ioredis'
+
+/** `now` in ms by the Redis clock (one clock for every instance: no skew between them). */
+const NOW = `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`
 
 /**
  * The few operations that must be atomic in Redis, as Lua. ioredis sends them by EVALSHA and
- * falls back to EVAL after a restart emptied the script cache. Each touches keys of one hash tag
- * only (or one key), so they stay valid on a Redis Cluster.
+ * falls back to EVAL after a restart (or a failover) emptied the script cache. Each touches keys
+ * of one partition only (see keys.ts), so they stay valid on a Redis Cluster.
  */
 const SCRIPTS = {
   /** Clears a conversation's active generation only if it is still the given one (compare and delete). */
@@ -13,43 +17,39 @@ const SCRIPTS = {
 return 0`
   },
   /**
-   * Takes a slot if fewer than ARGV[1] are taken. The expiry (ARGV[2] ms, renewed on every take) is
-   * a safety net only: slots of an instance that died are never given back otherwise.
+   * KEYS: a client's slot counts (instance → count). ARGV: max, this instance, its count with
+   * the new slot, ttl ms, then the instances known to have died. Forgets the counts of dead
+   * instances (a crash locks no client out beyond the instances' lease time), then takes the
+   * slot if the other instances' counts and this one's new count fit under max. Returns 1 or 0.
    */
   relayAcquireSlot: {
     numberOfKeys: 1,
-    lua: `local n = redis.call('INCR', KEYS[1])
-if n > tonumber(ARGV[1]) then
-  if n <= 1 then redis.call('DEL', KEYS[1]) else redis.call('DECR', KEYS[1]) end
-  return 0
+    lua: `local dead = {}
+for i = 5, #ARGV do dead[ARGV[i]] = true end
+local counts = redis.call('HGETALL', KEYS[1])
+local used = 0
+for i = 1, #counts, 2 do
+  local instance = counts[i]
+  if dead[instance] then redis.call('HDEL', KEYS[1], instance)
+  elseif instance ~= ARGV[2] then used = used + tonumber(counts[i + 1]) end
 end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
+if used + tonumber(ARGV[3]) > tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return 1`
   },
-  /** Gives a slot back, never below zero (the counter may have expired meanwhile). */
-  relayReleaseSlot: {
-    numberOfKeys: 1,
-    lua: `local n = tonumber(redis.call('GET', KEYS[1]) or '0')
-if n <= 1 then redis.call('DEL', KEYS[1]) else redis.call('DECR', KEYS[1]) end
-return 0`
-  },
   /**
-   * KEYS: meta, log, lease; ARGV: retention ms, reason, onlyIfLost. Ends a journal in Redis (end
-   * marker after its last entry, `ended` in meta, retention expiry) unless it has ended already.
-   * With onlyIfLost = 1 it does so only when the producer's lease is gone (a generation whose
-   * instance died: every reader everywhere then gets the same `producer_lost` through the stream);
-   * channels have no producer and are never lost. Returns the reason the journal ended with,
-   * `gone` when it is unknown (expired), or false while it goes on.
+   * KEYS: meta, log; ARGV: retention ms, reason, lostOnly. Ends a journal in Redis (end marker
+   * after its last entry, `ended` in meta, retention expiry) unless it has ended already. With
+   * lostOnly = 1 (its producer instance died) channels, which have no producer, are left open.
+   * Returns the reason the journal ended with, `gone` when it is unknown (expired), or false.
    */
   relayEnd: {
-    numberOfKeys: 3,
+    numberOfKeys: 2,
     lua: `if redis.call('EXISTS', KEYS[1]) == 0 then return 'gone' end
 local ended = redis.call('HGET', KEYS[1], 'ended')
 if ended then return ended end
-if ARGV[3] == '1' then
-  if redis.call('HGET', KEYS[1], 'kind') == 'channel' then return false end
-  if redis.call('EXISTS', KEYS[3]) == 1 then return false end
-end
+if ARGV[3] == '1' and redis.call('HGET', KEYS[1], 'kind') == 'channel' then return false end
 local top = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)[1]
 local last = '0'
 if top then
@@ -74,8 +74,7 @@ return ARGV[2]`
     numberOfKeys: 2,
     lua: `if redis.call('HGET', KEYS[1], 'ended') then return redis.error_reply('CLOSED the channel is closed') end
 local n = (#ARGV - 3) / 2
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+${NOW}
 if redis.call('HSETNX', KEYS[1], 'kind', 'channel') == 1 then redis.call('HSET', KEYS[1], 'createdAt', now) end
 local last = redis.call('HINCRBY', KEYS[1], 'lastId', n)
 local first = last - n + 1
@@ -103,18 +102,6 @@ redis.call('PEXPIRE', KEYS[2], ARGV[3])
 return { first, last }`
   },
   /**
-   * Announces a remote reader (member ARGV[1]) until ARGV[2] ms from now. Scored by the Redis
-   * clock, not the instance's, so clock skew between instances cannot fake or hide a reader.
-   */
-  relayHoldReaders: {
-    numberOfKeys: 1,
-    lua: `local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return 1`
-  },
-  /**
    * KEYS: meta, log; ARGV: last id read, ttl ms. Seeds a channel that Redis lost (restarted
    * empty) again from what a reading instance knows: its id counter continues after the last id
    * read, so readers (whose live read continues after that id) miss nothing published next.
@@ -122,8 +109,7 @@ return 1`
    */
   relayReseedChannel: {
     numberOfKeys: 2,
-    lua: `local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    lua: `${NOW}
 if redis.call('HSETNX', KEYS[1], 'kind', 'channel') == 1 then redis.call('HSET', KEYS[1], 'createdAt', now) end
 local raised = 0
 if tonumber(ARGV[1]) > tonumber(redis.call('HGET', KEYS[1], 'lastId') or '0') then
@@ -133,13 +119,33 @@ end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return raised`
   },
-  /** Counts the remote readers whose hold has not lapsed (Redis clock). */
-  relayCountReaders: {
+  /**
+   * KEYS: meta; ARGV: cancelled or superseded. Notes the stop in a running journal's meta (its
+   * producer applies it should it miss the control message), and returns the producer instance.
+   */
+  relayStop: {
     numberOfKeys: 1,
-    readOnly: true,
-    lua: `local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-return redis.call('ZCOUNT', KEYS[1], now, '+inf')`
+    lua: `if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 'ended') == 1 then return false end
+redis.call('HSET', KEYS[1], 'stop', ARGV[1])
+return redis.call('HGET', KEYS[1], 'producer')`
+  },
+  /**
+   * KEYS: the instances (sorted set, scored by lease end). ARGV: this instance, lease ms, forget
+   * ms, `leave` (1: this instance is going away, its lease ends now). Renews this instance's
+   * lease, forgets instances dead for longer than `forget ms`, and returns what this instance's
+   * lease was (1: running, 0: it had lapsed, -1: unknown: new, or Redis lost it), the live
+   * instances and the dead ones.
+   */
+  relayInstances: {
+    numberOfKeys: 1,
+    lua: `${NOW}
+local previous = redis.call('ZSCORE', KEYS[1], ARGV[1])
+local was = -1
+if previous then was = (tonumber(previous) >= now) and 1 or 0 end
+if ARGV[4] == '1' then redis.call('ZADD', KEYS[1], now - 1, ARGV[1]) else redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1]) end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. (now - tonumber(ARGV[3])))
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return { was, redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf'), redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. now) }`
   }
 } as const
 
@@ -148,24 +154,31 @@ type Arg = string | number
 /** The script commands on a connection (ioredis adds them at runtime by {@link defineScripts}). */
 export interface ScriptCommands {
   relayClearActive (key: string, streamId: string): Promise<number>
-  relayAcquireSlot (key: string, max: Arg, ttlMs: Arg): Promise<number>
-  relayReleaseSlot (key: string): Promise<number>
-  relayEnd (meta: string, log: string, lease: string, retainMs: Arg, reason: string, onlyIfLost: 0 | 1): Promise<string | null>
+  relayAcquireSlot (key: string, max: Arg, instance: string, count: Arg, ttlMs: Arg, ...dead: string[]): Promise<number>
+  relayEnd (meta: string, log: string, retainMs: Arg, reason: string, lostOnly: 0 | 1): Promise<string | null>
   relayPublish (meta: string, log: string, ...args: Arg[]): Promise<[number, number]>
   relayReseedChannel (meta: string, log: string, lastId: Arg, ttlMs: Arg): Promise<number>
-  relayHoldReaders (key: string, member: string, ttlMs: Arg): Promise<number>
-  relayCountReaders (key: string): Promise<number>
+  relayInstances (key: string, instance: string, leaseMs: Arg, forgetMs: Arg, leave: 0 | 1): Promise<[number, string[], string[]]>
+  relayStop (meta: string, action: string): Promise<string | null>
 }
 
 /** The same commands queued on a pipeline. */
-export interface ScriptPipeline {
-  relayEnd (meta: string, log: string, lease: string, retainMs: Arg, reason: string, onlyIfLost: 0 | 1): ChainableCommander
-  relayReseedChannel (meta: string, log: string, lastId: Arg, ttlMs: Arg): ChainableCommander
-  relayHoldReaders (key: string, member: string, ttlMs: Arg): ChainableCommander
+export interface ScriptPipeline extends ChainableCommander {
+  relayEnd (meta: string, log: string, retainMs: Arg, reason: string, lostOnly: 0 | 1): ScriptPipeline
+  relayPublish (meta: string, log: string, ...args: Arg[]): ScriptPipeline
+  relayReseedChannel (meta: string, log: string, lastId: Arg, ttlMs: Arg): ScriptPipeline
 }
 
+/** The command connection, typed with the scripts. */
+export type Commands = (Redis | Cluster) & ScriptCommands
+
 /** Adds the scripts to a connection and returns it typed with them. */
-export function defineScripts (redis: Redis): Redis & ScriptCommands {
+export function defineScripts (redis: Redis | Cluster): Commands {
   for (const [name, definition] of Object.entries(SCRIPTS)) redis.defineCommand(name, definition)
-  return redis as Redis & ScriptCommands
+  return redis as Commands
+}
+
+/** A pipeline of the command connection, typed with the scripts. */
+export function pipelineOf (cmd: Commands): ScriptPipeline {
+  return cmd.pipeline() as ScriptPipeline
 }

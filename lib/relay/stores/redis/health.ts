@@ -1,0 +1,121 @@
+import type { Redis } from 'ioredis'
+import type { StoreLog } from '../../store.js'
+
+/**
+ * What tells an outage (Redis unreachable, or between masters: it ends by itself) from an error
+ * (Redis answered, and the answer is a fault someone must fix: a permission, memory, a key of the
+ * wrong type, a command this topology refuses). Outages are ioredis's connection errors and
+ * timeouts, and the replies of a server or cluster in transition.
+ */
+const OUTAGE_CODES = new Set(['LOADING', 'MASTERDOWN', 'CLUSTERDOWN', 'TRYAGAIN', 'READONLY', 'BUSY'])
+const OUTAGE_MESSAGES = /^(Connection is closed|Stream isn't writeable|Command timed out|Cluster isn't ready|Cluster is ended|Failed to refresh slots cache|None of (the )?startup nodes|All sentinels are unreachable|Reached the max retries|Too many Cluster redirections)/
+const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNABORTED'])
+
+/** The error code of a Redis reply (`NOPERM`, `OOM`, `WRONGTYPE`, …), or `undefined` for an outage. */
+export function errorCode (err: unknown): string | undefined {
+  if (!(err instanceof Error)) return 'ERR'
+  const socketCode = (err as { code?: unknown }).code
+  if (typeof socketCode === 'string' && SOCKET_CODES.has(socketCode)) return undefined
+  if (err.name === 'MaxRetriesPerRequestError' || err.name === 'ClusterAllFailedError' || OUTAGE_MESSAGES.test(err.message)) return undefined
+  const word = /^[A-Z][A-Z_]+(?= |$)/.exec(err.message)?.[0]
+  if (word !== undefined && OUTAGE_CODES.has(word)) return undefined
+  return word ?? 'ERR'
+}
+
+/** Options of {@link Health}. */
+export interface HealthOptions {
+  log: StoreLog
+  /** Called on every Redis error that is not an outage, with its code (the relay counts them). */
+  onError: (code: string) => void
+  /** How long an error or a failed command keeps the store not ready after it. */
+  holdMs: number
+  /** A probe (PING) not answered within this marks the store not ready (a hung Redis). */
+  stallMs: number
+}
+
+/**
+ * The store's readiness, told truly: not ready while a connection is down, while Redis does not
+ * answer (a probe outstanding for `stallMs`: a hung server keeps its connections open), and for
+ * `holdMs` after any failed command, outage or error. Errors (not outages) are logged once per
+ * code while they last, and each is counted through `onError`.
+ */
+export class Health {
+  readonly #options: HealthOptions
+  /** Until when the last failure keeps the store not ready (performance.now()). */
+  #failingUntil = 0
+  /** Error codes logged and not yet cleared by a spell without them. */
+  readonly #logged = new Map<string, number>()
+  /** Probes in flight: when each started. */
+  readonly #probes = new Map<Redis, number>()
+  #outageLogged = false
+  #lastProbe = -Infinity
+  /** The store is closing: its connections end, which is no outage. */
+  #closed = false
+
+  constructor (options: HealthOptions) {
+    this.#options = options
+  }
+
+  /**
+   * Something failed. An outage is logged once until the store is ready again; an error is logged
+   * once per code (until a `holdMs` without it), and counted. Returns the error's code, or
+   * `undefined` for an outage.
+   */
+  failed (err: unknown, context: string): string | undefined {
+    const now = performance.now()
+    this.#failingUntil = Math.max(this.#failingUntil, now + this.#options.holdMs)
+    const code = errorCode(err)
+    if (this.#closed) return code
+    if (code === undefined) {
+      if (!this.#outageLogged) {
+        this.#outageLogged = true
+        this.#options.log('warn', 'Redis unavailable: new generations are refused until it is back; running ones stream locally', { err: (err as Error).message })
+      }
+      return undefined
+    }
+    this.#options.onError(code)
+    const last = this.#logged.get(code)
+    if (last === undefined || now - last > this.#options.holdMs) {
+      this.#options.log('error', `Redis error ${code} (${context}): logged once while it lasts; the store is not ready meanwhile`, { code, err })
+    }
+    this.#logged.set(code, now)
+    return code
+  }
+
+  /**
+   * Whether the `connected` connections are up, the `probed` ones up and answering, and nothing
+   * failed lately; starts a probe when one is due. (A Cluster connects to a node on first use, and
+   * refuses commands to a node still connecting: a probe connects it, and until it is up the
+   * store is not ready.)
+   */
+  ready (connected: ReadonlyArray<{ status: string }>, probed: readonly Redis[]): boolean {
+    const now = performance.now()
+    if (now - this.#lastProbe > this.#options.stallMs || probed.some((connection) => connection.status === 'wait')) this.#probe(probed)
+    for (const connection of [...connected, ...probed]) if (connection.status !== 'ready') return false
+    for (const started of this.#probes.values()) if (now - started > this.#options.stallMs) return false
+    if (now < this.#failingUntil) return false
+    if (this.#outageLogged) {
+      this.#outageLogged = false
+      this.#options.log('info', 'Redis available again')
+    }
+    return true
+  }
+
+  /** The store is closing: nothing more is logged or counted. */
+  close (): void {
+    this.#closed = true
+  }
+
+  /** PINGs each connection (not one already probed), so a Redis that stopped answering is seen as such. */
+  #probe (connections: readonly Redis[]): void {
+    this.#lastProbe = performance.now()
+    for (const connection of connections) {
+      if (this.#probes.has(connection)) continue
+      this.#probes.set(connection, this.#lastProbe)
+      connection.ping().then(() => { this.#probes.delete(connection) }, (err: unknown) => {
+        this.#probes.delete(connection)
+        this.failed(err, 'probe')
+      })
+    }
+  }
+}

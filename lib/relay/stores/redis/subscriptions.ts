@@ -1,0 +1,158 @@
+import type { Redis } from 'ioredis'
+import { noop } from './context.js'
+import type { RedisContext } from './context.js'
+import { keySlot } from './keys.js'
+
+/** One sharded channel this instance listens to. */
+interface Channel {
+  name: string
+  slot: number
+  /** The node it is subscribed on (or waits to be). */
+  node: NodeSubscriber | undefined
+  subscribed: boolean
+  /** Called at every (re)subscription: anything published while it was not subscribed was missed. */
+  onSubscribed: () => void
+  waiters: Array<() => void>
+}
+
+/** A connection to one node, for the channels that node serves. */
+interface NodeSubscriber {
+  node: string
+  redis: Redis
+  channels: Set<Channel>
+}
+
+/**
+ * Sharded pub/sub (SSUBSCRIBE): each channel is served by the node of its slot only, so a
+ * notification goes to that node and to the instances listening there, not to every node of a
+ * cluster. One connection per node with channels to listen to (one in all on a single master or
+ * under Sentinel, where it follows the master through a failover). On a Cluster, a channel whose
+ * slot moved (a failover, a resharding) is moved to the node that serves it now.
+ *
+ * Pub/sub keeps nothing for a subscriber that is away: `onSubscribed` runs at each
+ * (re)subscription so the listener can read what it may have missed.
+ */
+export class Subscriptions {
+  readonly #ctx: RedisContext
+  readonly #onMessage: (channel: string, message: string) => void
+  readonly #channels = new Map<string, Channel>()
+  readonly #nodes = new Map<string, NodeSubscriber>()
+  #closed = false
+
+  constructor (ctx: RedisContext, onMessage: (channel: string, message: string) => void) {
+    this.#ctx = ctx
+    this.#onMessage = onMessage
+    const { cmd, topology } = ctx
+    // A Cluster refreshed its map of slots: channels whose slot moved follow it.
+    if (topology.cluster) cmd.on('refresh', () => this.refresh())
+  }
+
+  /** Listens to a channel; resolves once subscribed (which may wait for Redis to be back). */
+  async add (name: string, onSubscribed: () => void): Promise<void> {
+    let channel = this.#channels.get(name)
+    if (channel === undefined) {
+      channel = { name, slot: keySlot(name), node: undefined, subscribed: false, onSubscribed, waiters: [] }
+      this.#channels.set(name, channel)
+      this.#route(channel)
+    }
+    if (channel.subscribed) return
+    const waiting = channel
+    await new Promise<void>((resolve) => waiting.waiters.push(resolve))
+  }
+
+  /** Stops listening to a channel. */
+  remove (name: string): void {
+    const channel = this.#channels.get(name)
+    if (channel === undefined) return
+    this.#channels.delete(name)
+    this.#detach(channel)
+    for (const resolve of channel.waiters) resolve()
+  }
+
+  /** Whether every channel is subscribed (readiness: a notification could be missed otherwise). */
+  get subscribed (): boolean {
+    for (const channel of this.#channels.values()) if (!channel.subscribed) return false
+    return true
+  }
+
+  /** The node connections (readiness and health probes). */
+  get connections (): Redis[] {
+    return [...this.#nodes.values()].map((n) => n.redis)
+  }
+
+  /** Moves channels whose slot is now served by another node (Cluster). */
+  refresh (): void {
+    if (this.#closed) return
+    for (const channel of this.#channels.values()) {
+      const node = this.#ctx.topology.nodeOf(channel.slot)
+      if (node !== channel.node?.node) {
+        this.#detach(channel)
+        this.#route(channel)
+      }
+    }
+  }
+
+  close (): void {
+    this.#closed = true
+    for (const { redis } of this.#nodes.values()) redis.disconnect()
+    this.#nodes.clear()
+    for (const channel of this.#channels.values()) for (const resolve of channel.waiters) resolve()
+    this.#channels.clear()
+  }
+
+  #route (channel: Channel): void {
+    const node = this.#ctx.topology.nodeOf(channel.slot)
+    // A Cluster whose map of slots is not known yet: routed at its next refresh.
+    if (node === undefined || this.#closed) return
+    let subscriber = this.#nodes.get(node)
+    if (subscriber === undefined) subscriber = this.#connect(node)
+    subscriber.channels.add(channel)
+    channel.node = subscriber
+    if (subscriber.redis.status === 'ready') this.#subscribe(subscriber, channel)
+  }
+
+  #detach (channel: Channel): void {
+    const subscriber = channel.node
+    channel.node = undefined
+    const wasSubscribed = channel.subscribed
+    channel.subscribed = false
+    if (subscriber === undefined) return
+    subscriber.channels.delete(channel)
+    if (subscriber.channels.size === 0) {
+      subscriber.redis.disconnect()
+      this.#nodes.delete(subscriber.node)
+    } else if (wasSubscribed && subscriber.redis.status === 'ready') {
+      subscriber.redis.sunsubscribe(channel.name).catch(noop)
+    }
+  }
+
+  #connect (node: string): NodeSubscriber {
+    const redis = this.#ctx.topology.subscriber(node, 'sub')
+    const subscriber: NodeSubscriber = { node, redis, channels: new Set() }
+    this.#nodes.set(node, subscriber)
+    redis.on('smessage', (channel: string, message: string) => this.#onMessage(channel, message))
+    redis.on('ready', () => { for (const channel of subscriber.channels) this.#subscribe(subscriber, channel) })
+    redis.on('error', (err: Error) => { this.#ctx.health.failed(err, 'subscriber') })
+    redis.on('close', () => {
+      for (const channel of subscriber.channels) channel.subscribed = false
+      // The node may be gone for good (failed over): ask the Cluster where its slots went.
+      if (!this.#closed) this.#ctx.topology.refresh()
+    })
+    return subscriber
+  }
+
+  #subscribe (subscriber: NodeSubscriber, channel: Channel): void {
+    subscriber.redis.ssubscribe(channel.name).then(() => {
+      if (channel.node !== subscriber || this.#closed) return
+      channel.subscribed = true
+      const waiters = channel.waiters
+      channel.waiters = []
+      for (const resolve of waiters) resolve()
+      channel.onSubscribed()
+    }, (err: unknown) => {
+      // On a Cluster, MOVED is a slot served elsewhere now: the refresh it asks for moves the channel.
+      if (this.#ctx.topology.cluster && err instanceof Error && /^(MOVED|ASK) /.test(err.message)) this.#ctx.topology.refresh()
+      else this.#ctx.health.failed(err, 'subscribe')
+    })
+  }
+}

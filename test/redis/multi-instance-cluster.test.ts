@@ -1,0 +1,12 @@
+/**
+ * Two relay instances on a Redis Cluster of 3 masters (with a password): resume, DELETE, supersede, limits, channels and
+ * a producer killed with SIGKILL, across instances (test/fixtures/multi-instance.ts).
+ */
+import t from 'tap'
+import { multiInstanceSuite } from '../fixtures/multi-instance.js'
+import { startTopology } from '../fixtures/redis-topology.js'
+
+const redis = await startTopology('cluster', { password: 'multi-secret' })
+t.teardown(async () => { await redis.destroy() })
+
+multiInstanceSuite(t, redis)

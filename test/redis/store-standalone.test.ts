@@ -1,0 +1,155 @@
+/**
+ * The Redis store on a single redis-server: the store contract (test/fixtures/store-contract.ts),
+ * then what only the Redis store does.
+ */
+import t from 'tap'
+import type { Redis } from 'ioredis'
+import { makeEntry } from '../../lib/relay/journal.js'
+import type { JournalEntry, JournalMeta } from '../../lib/relay/journal.js'
+import { RedisStore } from '../../lib/relay/stores/redis.js'
+import type { RedisStoreOptions } from '../../lib/relay/stores/redis.js'
+import { collector } from '../fixtures/journal-collector.js'
+import { startTopology } from '../fixtures/redis-topology.js'
+import { redisContract, redisPair } from '../fixtures/redis-contract.js'
+import { waitUntil } from '../fixtures/wait.js'
+
+const redis = await startTopology('standalone')
+t.teardown(async () => { await redis.destroy() })
+
+redisContract(t, redis)
+
+const META: JournalMeta = { kind: 'generation', owner: 'key:a', conversationId: 'c1', createdAt: 1_700_000_000_000 }
+const entry = (id: number): JournalEntry => makeEntry(id, JSON.stringify({ type: 'delta', content: `t${id}` }))
+const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
+
+/** Calls of each command since the last CONFIG RESETSTAT (INFO commandstats). */
+async function commandCalls (admin: Redis): Promise<Map<string, number>> {
+  const calls = new Map<string, number>()
+  for (const match of (await admin.info('commandstats')).matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) calls.set(match[1] as string, Number(match[2]))
+  return calls
+}
+
+t.test('local readers are served from memory within the call: no round trip on the producer\'s instance', async (t) => {
+  const [a] = await redisPair(t, redis)
+  await a.create('s', META)
+  a.append('s', [entry(1)])
+  const c = collector()
+  a.subscribe('s', 0, c)
+  t.same(c.entries.map((e) => e.id), [1], 'catch-up delivered before subscribe returned')
+  a.append('s', [entry(2)])
+  t.same(c.entries.map((e) => e.id), [1, 2], 'live entry delivered before append returned')
+})
+
+t.test('journals expire RETAIN_MS after they end; running ones carry an expiry renewed while they run', async (t) => {
+  const [a, b] = await redisPair(t, redis, { retainMs: 400, leaseMs: 300, renewMs: 100 })
+  const admin = redis.admin() as Redis
+  const log = a.keys.log('x')
+  const meta = a.keys.meta('x')
+  await a.create('x', META)
+  a.append('x', [entry(1)])
+  await waitUntil(() => a.pendingEntries === 0, 5000, 'the entry written')
+  await sleep(50)
+  const open = await admin.pttl(log)
+  t.ok(open > 0 && open <= 700, `a running journal expires (pttl ${open} ms)`)
+  await sleep(1000)
+  t.equal(await admin.exists(log, meta), 2, 'still there well past its expiry: renewed while its producer runs')
+  a.end('x', 'done')
+  await waitUntil(async () => (await b.state('x'))?.ended === 'done', 5000, 'the end written')
+  await waitUntil(async () => await admin.exists(log, meta) === 0, 3000, 'the keys to expire')
+  t.equal(await b.state('x'), undefined, 'gone from Redis after RETAIN_MS')
+  await waitUntil(async () => await a.state('x') === undefined, 3000, 'the producer to forget it')
+  t.pass('and from the producer\'s memory')
+})
+
+t.test('fails fast with store_unavailable (503) while Redis is unreachable', async (t) => {
+  const down = new RedisStore({ url: 'redis://127.0.0.1:1', commandTimeoutMs: 200 })
+  t.teardown(async () => { await down.close() })
+  t.equal(down.ready, false)
+  const started = Date.now()
+  await t.rejects(down.create('z', META), { code: 'store_unavailable', status: 503 })
+  await t.rejects(down.acquireSlot('c', 1), { code: 'store_unavailable' })
+  await t.rejects(down.swapActive('c', 's'), { code: 'store_unavailable' })
+  await t.rejects(down.state('z'), { code: 'store_unavailable' })
+  await t.rejects(down.publish('channel:z', [{ data: '1' }], { maxEvents: 1, maxAgeMs: 1000 }), { code: 'store_unavailable' })
+  t.ok(Date.now() - started < 500, 'at once: no offline queue')
+  await down.releaseSlot('c')
+  t.pass('a release never fails: it is written when Redis answers')
+})
+
+t.test('housekeeping is per instance: following 200 journals costs nothing while they are quiet, and a token one read', async (t) => {
+  const renewMs = 100
+  const [a, b] = await redisPair(t, redis, { renewMs })
+  const admin = redis.admin() as Redis
+  const streams = Array.from({ length: 200 }, (_, i) => `q${i}`)
+  const readers: Array<ReturnType<typeof collector>> = []
+  for (const id of streams) {
+    await a.create(id, META)
+    const c = collector()
+    b.subscribe(id, 0, c)
+    readers.push(c)
+  }
+  await waitUntil(() => b.followed === 200, 5000, 'B to follow all')
+  await sleep(300)
+  await admin.config('RESETSTAT')
+  const quietMs = 1500
+  await sleep(quietMs)
+  const quiet = await commandCalls(admin)
+  const ticks = 2 * quietMs / renewMs
+  // Per stream, 200 journals over 30 ticks would be thousands of calls of some command.
+  t.ok(Math.max(...quiet.values()) <= 2 * ticks, `at most ${2 * ticks} calls of any command in ${quietMs} ms for 2 instances (${ticks} ticks): ${JSON.stringify(Object.fromEntries(quiet))}`)
+  t.ok((quiet.get('evalsha') ?? 0) <= ticks + 2, `one lease script a tick per instance (${quiet.get('evalsha')} for ${ticks} ticks)`)
+  t.equal(quiet.get('xread') ?? 0, 0, 'no read while nothing is written')
+
+  await admin.config('RESETSTAT')
+  for (const id of streams.slice(0, 3)) a.append(id, [entry(1)])
+  await waitUntil(() => readers.slice(0, 3).every((c) => c.entries.length === 1), 5000, 'the three tokens on B')
+  const active = await commandCalls(admin)
+  t.ok((active.get('xread') ?? 0) <= 2, `${active.get('xread')} XREAD for three tokens written in one flush`)
+  t.ok((active.get('xadd') ?? 0) === 3, 'one XADD per journal written')
+  t.ok(readers.slice(3).every((c) => c.entries.length === 0), 'the other readers got nothing')
+})
+
+t.test('per-client slots of an instance that stopped renewing its lease (crashed) are given back within the lease time', async (t) => {
+  const leaseMs = 500
+  const [a] = await redisPair(t, redis, { leaseMs, renewMs: 100 })
+  // An instance whose lease is renewed once, then never again: as one that crashed.
+  const crashed = new RedisStore({ ...redis.connection, prefix: a.keys.prefix, leaseMs, renewMs: 3_600_000 } as RedisStoreOptions)
+  t.teardown(async () => { await crashed.close() })
+  await crashed.waitUntilReady()
+  for (let i = 0; i < 3; i++) t.equal(await crashed.acquireSlot('ip:9', 3), true, `slot ${i + 1} taken on the crashed instance`)
+  t.equal(await a.acquireSlot('ip:9', 3), false, 'the client is at its limit')
+  const crashedAt = Date.now()
+  await waitUntil(async () => await a.acquireSlot('ip:9', 3), 5000, 'the slots of the dead instance to be freed')
+  const took = Date.now() - crashedAt
+  t.ok(took < 2 * leaseMs + 1000, `the client starts again ${took} ms later (lease ${leaseMs} ms)`)
+})
+
+t.test('slot counts Redis dropped (this instance was taken for dead) are written again from its own count', async (t) => {
+  const [a, b] = await redisPair(t, redis, { leaseMs: 300, renewMs: 100 })
+  const admin = redis.admin() as Redis
+  t.equal(await a.acquireSlot('ip:7', 2), true)
+  t.equal(await a.acquireSlot('ip:7', 2), true)
+  // What another instance does when it takes A for dead: A's count and its lease are gone.
+  await admin.hdel(a.keys.slots('ip:7'), a.instanceId)
+  await admin.del(a.keys.instances)
+  await waitUntil(async () => await admin.hget(a.keys.slots('ip:7'), a.instanceId) === '2', 3000, 'A to write its count again')
+  t.equal(await b.acquireSlot('ip:7', 2), false, 'the client is at its limit again')
+})
+
+t.test('a slot given back while Redis does not answer is given back once it does', async (t) => {
+  const [a, b] = await redisPair(t, redis, { commandTimeoutMs: 200, renewMs: 100 })
+  const pid = redis.standalone?.pid as number
+  t.equal(await a.acquireSlot('ip:5', 2), true)
+  t.equal(await a.acquireSlot('ip:5', 2), true)
+  process.kill(pid, 'SIGSTOP')
+  try {
+    await a.releaseSlot('ip:5')
+    await a.releaseSlot('ip:5')
+    await sleep(500)
+    t.equal(a.ready, false, 'not ready while Redis is hung')
+  } finally {
+    process.kill(pid, 'SIGCONT')
+  }
+  await waitUntil(async () => await b.acquireSlot('ip:5', 2) && await b.acquireSlot('ip:5', 2), 5000, 'both slots free on B')
+  t.pass('both releases reached Redis once it answered')
+})
