@@ -27,7 +27,7 @@ COPY --from=build /app/public ./public
 # The node image's unprivileged user: the relay needs no privilege (it listens above 1024).
 USER node
 EXPOSE 3000
-# Node 20 has fetch; no curl in a slim image. /healthz is liveness (CONTRACT.md).
+# Node 20 has fetch; no curl in a slim image. /healthz is liveness (README "Endpoints").
 HEALTHCHECK --interval=10s --timeout=3s --start-period=15s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # Exec form: node is PID 1 and receives SIGTERM itself, so open streams close with `shutdown`.

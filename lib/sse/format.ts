@@ -167,7 +167,7 @@ export function formatClose (reason: CloseReason, extra?: Record<string, unknown
   return `event: close\ndata: ${JSON.stringify(payload)}\n\n`
 }
 
-/** The error payload of an `error` event (CONTRACT.md). */
+/** The error payload of an `error` event (README "The wire format"). */
 export interface SseErrorPayload {
   type: 'error'
   code: string

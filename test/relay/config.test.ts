@@ -34,7 +34,7 @@ const configError = (t: Test, env: Record<string, string>): ConfigError | undefi
   return undefined
 }
 
-t.test('defaults are the ones CONTRACT.md and README.md state', async (t) => {
+t.test('defaults are the ones README.md states', async (t) => {
   const config = readConfig({})
   t.match(config, {
     port: 3000,

@@ -7,7 +7,7 @@ import type { EventSourceMessage } from 'eventsource-parser'
 import { collectSse } from '../fixtures/sse-client.js'
 import { startApp } from '../fixtures/sse-server.js'
 
-// What an LLM answer looks like on the wire (CONTRACT.md), plus awkward text in a raw string event.
+// What an LLM answer looks like on the wire (README "The wire format"), plus awkward text in a raw string event.
 const TEXT = 'line 1\nline 2\r\n[DONE]\u2028😀'
 
 async function app (t: Test): Promise<string> {
