@@ -25,6 +25,8 @@ export interface AppOptions {
   env?: Record<string, string | undefined>
   /** Pino logger options, or false. @default { level: LOG_LEVEL } */
   logger?: boolean | Record<string, unknown>
+  /** Where the default logger writes (a pino destination), instead of stdout; ignored with `logger`. */
+  logStream?: { write: (line: string) => unknown }
   /** Application hooks (persist answers, …). */
   hooks?: RelayHooks
   /** Replace the upstream client (tests of the relay against a scripted source). */
@@ -59,7 +61,8 @@ export async function buildApp (options: AppOptions = {}): Promise<FastifyInstan
       level: config.logLevel,
       // Keys never reach a log line, whatever a request carries: nor does a query string (plugins/request-log.ts).
       redact: ['req.headers.authorization', 'req.headers["x-api-key"]'],
-      serializers: { req: serializeRequest }
+      serializers: { req: serializeRequest },
+      ...(options.logStream === undefined ? {} : { stream: options.logStream })
     },
     logController: new RequestLogController(),
     bodyLimit: config.maxBodyBytes,

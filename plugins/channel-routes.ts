@@ -45,6 +45,7 @@ export async function channelRoutes (app: FastifyInstance, options: ChannelRoute
     }
     tagLogs(request, reply, { channel })
     const { stream, unsubscribe } = await openChannelStream(reply, channels, channel, afterId, options.sse)
+    if (afterId > 0) options.observer?.resumed('channel')
     unsubscribeOnClose(request, stream, unsubscribe, options.observer)
     return reply
   })

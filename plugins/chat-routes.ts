@@ -73,7 +73,7 @@ export async function chatRoutes (app: FastifyInstance, options: ChatRouteOption
       const afterId = lastEventIdOf(request)
       const streamId = await relay.findActive(request.params.conversationId, request.relayOwner)
       if (streamId === undefined) return reply.code(204).send()
-      return await responder.resume(request, reply, streamId, request.relayOwner, afterId)
+      return await responder.resume(request, reply, streamId, request.relayOwner, afterId, 'conversation')
     })
 
     app.delete<{ Params: { streamId: string } }>('/chat/stream/:streamId', { schema: { params: streamParamsSchema } }, async (request) =>

@@ -99,6 +99,8 @@ async function llmRelayPlugin (fastify: FastifyInstance, options: LlmRelayOption
     return responder.relay(this.request, this, body, replyOptions)
   })
 
+  fastify.log.info(startupFields(resolved), 'llm relay started')
+
   if (resolved.routes !== false) {
     await registerRoutes(fastify, {
       routes: resolved.routes,
@@ -114,6 +116,38 @@ async function llmRelayPlugin (fastify: FastifyInstance, options: LlmRelayOption
       defaultModel: resolved.defaultModel,
       upstream: upstream as ModelLister | undefined
     })
+  }
+}
+
+/**
+ * What the startup line says (README "Logs and metrics"): where the answers come from and with
+ * which limits. Only the upstream's host: its URL's path and query may hold a secret (Azure
+ * deployments put keys there), and the key is never read here. The Redis is named by its kind
+ * only, for the same reason (a password in REDIS_URL).
+ */
+function startupFields (resolved: ResolvedOptions): Record<string, unknown> {
+  const given = resolved.upstream as Partial<UpstreamClientOptions & UpstreamStreamer> | undefined
+  const client = given !== undefined && typeof given.stream !== 'function' ? given : undefined
+  const redis = resolved.redis as Record<string, unknown> | undefined
+  const store = resolved.relay !== undefined || resolved.store !== undefined
+    ? 'custom'
+    : redis === undefined ? 'memory' : 'cluster' in redis ? 'redis-cluster' : 'sentinels' in redis ? 'redis-sentinel' : 'redis'
+  const { maxStreamsPerClient, maxStreams, maxDurationMs } = resolved.limits
+  return {
+    upstream: client?.url === undefined ? 'custom' : hostOf(client.url),
+    model: resolved.defaultModel,
+    format: client === undefined ? undefined : client.format ?? 'openai',
+    store,
+    limits: { maxStreamsPerClient, maxStreams, maxDurationMs }
+  }
+}
+
+/** The host (and port) of a URL, nothing else; `'invalid'` when it does not parse (the client refuses it next). */
+function hostOf (url: string): string {
+  try {
+    return new URL(url).host
+  } catch {
+    return 'invalid'
   }
 }
 
