@@ -86,7 +86,10 @@ async function llmRelayPlugin (fastify: FastifyInstance, options: LlmRelayOption
 
   fastify.decorate('relay', relay)
   if (channels !== undefined) fastify.decorate('channels', channels)
-  if (metrics !== undefined) fastify.decorate('relayMetrics', metrics)
+  if (metrics !== undefined) {
+    fastify.decorate('relayMetrics', metrics)
+    countResponses(fastify, metrics)
+  }
 
   if (!fastify.hasReplyDecorator('sse')) await fastify.register(ssePlugin, { heartbeatMs: resolved.sse.heartbeatMs })
   // Drain before the streams are closed: running answers may finish (their readers get all of
@@ -117,6 +120,23 @@ async function llmRelayPlugin (fastify: FastifyInstance, options: LlmRelayOption
       upstream: upstream as ModelLister | undefined
     })
   }
+}
+
+/**
+ * `relay_http_responses_total{route,status}` for every route of the instance (the plugin is not
+ * encapsulated). Counted when the response closes, not in `onResponse`: an SSE stream the client
+ * left never finishes, and would not be counted there. The route is its pattern, never the URL
+ * (ids and query strings would make a series per request); `unmatched` for none.
+ */
+function countResponses (fastify: FastifyInstance, metrics: RelayMetrics): void {
+  fastify.addHook('onRequest', (request, reply, done) => {
+    const raw = reply.raw
+    raw.once('close', () => {
+      // A client that left before any answer: nginx's 499 ("client closed request").
+      metrics.responded(request.routeOptions.url ?? 'unmatched', raw.headersSent ? raw.statusCode : 499)
+    })
+    done()
+  })
 }
 
 /**
