@@ -17,6 +17,7 @@ import { LazyChildLogger } from './plugins/lazy-logger.js'
 import { answerClientError, answerRefusedRequests } from './plugins/client-errors.js'
 import { RequestLogController, serializeRequest } from './plugins/request-log.js'
 import corsPlugin from './plugins/cors.js'
+import { metricsRoute, serveMetricsApart } from './plugins/metrics-route.js'
 import demoRoutes from './examples/demo-routes.js'
 
 /** Options of {@link buildApp}; everything not given comes from the environment. */
@@ -148,10 +149,10 @@ export async function buildApp (options: AppOptions = {}): Promise<FastifyInstan
     return reply.code(ready ? 200 : 503).send({ ready, draining: relay.draining, store: relay.store.ready ? 'ok' : 'unavailable' })
   })
 
-  app.get('/metrics', async (request, reply) => {
-    const { registry } = app.relayMetrics
-    return reply.type(registry.contentType).send(await registry.metrics())
-  })
+  // /metrics: behind METRICS_KEY when set, and on its own port with METRICS_PORT (README "Logs and metrics").
+  const metricsOptions = { metrics: app.relayMetrics, key: config.metricsKey }
+  if (config.metricsPort === undefined) metricsRoute(app, metricsOptions)
+  else serveMetricsApart(app, { ...metricsOptions, port: config.metricsPort, host: config.host })
 
   await app.register(chatPage)
   return app
