@@ -123,6 +123,7 @@ export async function buildApp (options: AppOptions = {}): Promise<FastifyInstan
     hooks: options.hooks,
     maxStreamsPerClient: config.maxStreamsPerClient,
     maxStreams: config.maxStreams,
+    maxConnectionsPerClient: config.maxConnectionsPerClient,
     maxDurationMs: config.streamMaxDurationMs,
     detachGraceMs: config.detachGraceMs,
     retainMs: config.retainMs,

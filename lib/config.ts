@@ -28,6 +28,8 @@ export interface RelayConfig {
   relayPublishKeys: string[]
   maxStreamsPerClient: number
   maxStreams: number
+  /** Open streams per client, of every kind (`MAX_CONNECTIONS_PER_CLIENT`); 0 = no limit; `undefined`: the plugin's default (twice MAX_STREAMS_PER_CLIENT, at least 16). */
+  maxConnectionsPerClient: number | undefined
   maxBodyBytes: number
   /** Fastify's `trustProxy` (`TRUST_PROXY`): unset = trust no proxy headers. */
   trustProxy: string | boolean | undefined
@@ -166,6 +168,7 @@ export function readConfig (env: Record<string, string | undefined> = process.en
     relayPublishKeys: list('RELAY_PUBLISH_KEYS'),
     maxStreamsPerClient: int('MAX_STREAMS_PER_CLIENT', 8, 1),
     maxStreams: int('MAX_STREAMS', 10_000, 1),
+    maxConnectionsPerClient: str('MAX_CONNECTIONS_PER_CLIENT') === undefined ? undefined : int('MAX_CONNECTIONS_PER_CLIENT', 0, 0),
     maxBodyBytes: int('MAX_BODY_BYTES', 1_048_576, 1),
     trustProxy: trust === undefined ? undefined : trust === 'true' ? true : trust,
     shutdownGraceMs: ms('SHUTDOWN_GRACE_MS', 10_000),

@@ -14,6 +14,7 @@ import type { RelayStore, StoreLog } from '../lib/relay/store.js'
 import { MemoryStore } from '../lib/relay/stores/memory.js'
 import { UpstreamClient } from '../lib/upstream/client.js'
 import type { ChatRequestBody, UpstreamClientOptions } from '../lib/upstream/types.js'
+import { ConnectionLimiter, limitConnections } from './connection-limit.js'
 import type { ModelLister } from './models-route.js'
 import { PLUGIN_NAME, resolveOptions } from './options.js'
 import type { LlmRelayOptions, ResolvedOptions } from './options.js'
@@ -33,6 +34,8 @@ declare module 'fastify' {
     channels: Channels
     /** The relay's Prometheus metrics (`relayMetrics.registry`). Not decorated with `metrics: false`. */
     relayMetrics: RelayMetrics
+    /** Open connections of the streaming routes per client (`maxConnectionsPerClient`). */
+    relayConnections: ConnectionLimiter
   }
   interface FastifyReply {
     /**
@@ -102,6 +105,10 @@ async function llmRelayPlugin (fastify: FastifyInstance, options: LlmRelayOption
     return responder.relay(this.request, this, body, replyOptions)
   })
 
+  const connections = new ConnectionLimiter(resolved.limits.maxConnectionsPerClient)
+  limitConnections(fastify, connections, resolved.identify !== undefined)
+  fastify.decorate('relayConnections', connections)
+
   fastify.log.info(startupFields(resolved), 'llm relay started')
 
   if (resolved.routes !== false) {
@@ -152,13 +159,13 @@ function startupFields (resolved: ResolvedOptions): Record<string, unknown> {
   const store = resolved.relay !== undefined || resolved.store !== undefined
     ? 'custom'
     : redis === undefined ? 'memory' : 'cluster' in redis ? 'redis-cluster' : 'sentinels' in redis ? 'redis-sentinel' : 'redis'
-  const { maxStreamsPerClient, maxStreams, maxDurationMs } = resolved.limits
+  const { maxStreamsPerClient, maxStreams, maxConnectionsPerClient, maxDurationMs } = resolved.limits
   return {
     upstream: client?.url === undefined ? 'custom' : hostOf(client.url),
     model: resolved.defaultModel,
     format: client === undefined ? undefined : client.format ?? 'openai',
     store,
-    limits: { maxStreamsPerClient, maxStreams, maxDurationMs }
+    limits: { maxStreamsPerClient, maxStreams, maxConnectionsPerClient, maxDurationMs }
   }
 }
 

@@ -74,7 +74,7 @@ t.test('the mock in failing modes: a startup line, one info line per generation,
       model: 'gpt-4o-mini',
       format: 'openai',
       store: 'memory',
-      limits: { maxStreamsPerClient: 8, maxStreams: 10000, maxDurationMs: 600000 }
+      limits: { maxStreamsPerClient: 8, maxStreams: 10000, maxConnectionsPerClient: 16, maxDurationMs: 600000 }
     })
   })
 
