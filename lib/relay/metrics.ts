@@ -19,6 +19,9 @@ export type ResumeVia = 'stream' | 'conversation' | 'channel'
 /** A do-nothing observer, for a relay built without metrics. */
 export const NO_OBSERVER: GenerationObserver = { firstToken () {}, token () {}, ended () {} }
 
+/** The upstream event types, each exposed from the start (at 0) in `relay_events_total`. */
+const EVENT_TYPES: ReadonlyArray<UpstreamEvent['type']> = ['delta', 'reasoning', 'tool_call', 'finish', 'usage']
+
 /** Sources of the gauges, read at scrape time (nothing to update on the hot path). */
 export interface MetricsSources {
   activeGenerations: () => number
@@ -68,25 +71,33 @@ class FastCounter extends FastMetric {
   }
 }
 
-/** A counter with one label whose few values are known (event types), for the per-token path. */
+/**
+ * A counter with one label whose few values are known (event types), for the per-token path:
+ * one property increment on an object of fixed shape (half the cost of a Map's get and set).
+ */
 class FastLabelCounter extends FastMetric {
   readonly type = 'counter'
-  private readonly counts = new Map<string, number>()
+  private counts: Record<string, number>
 
-  constructor (name: string, help: string, private readonly label: string, registers: Registry[]) {
+  constructor (name: string, help: string, private readonly label: string, private readonly known: readonly string[], registers: Registry[]) {
     super(name, help, registers)
+    this.counts = this.zeros()
   }
 
   inc (value: string): void {
-    this.counts.set(value, (this.counts.get(value) ?? 0) + 1)
+    this.counts[value] = (this.counts[value] ?? 0) + 1
   }
 
   protected values (): Sample[] {
-    return [...this.counts].map(([value, count]) => ({ value: count, labels: { [this.label]: value } }))
+    return Object.entries(this.counts).map(([value, count]) => ({ value: count, labels: { [this.label]: value } }))
   }
 
   reset (): void {
-    this.counts.clear()
+    this.counts = this.zeros()
+  }
+
+  private zeros (): Record<string, number> {
+    return Object.fromEntries(this.known.map((value) => [value, 0]))
   }
 }
 
@@ -157,7 +168,7 @@ export class RelayMetrics implements GenerationObserver {
     const registers = [this.registry]
     collectDefaultMetrics({ register: this.registry })
     this.tokens = new FastCounter('relay_tokens_total', 'Content tokens relayed from the upstream (answer text pieces: delta events)', registers)
-    this.events = new FastLabelCounter('relay_events_total', 'Events relayed from the upstream, by type (delta, reasoning, tool_call, finish, usage)', 'type', registers)
+    this.events = new FastLabelCounter('relay_events_total', 'Events relayed from the upstream, by type (delta, reasoning, tool_call, finish, usage)', 'type', EVENT_TYPES, registers)
     this.usage = new Counter({
       name: 'relay_usage_tokens_total',
       help: 'Tokens of finished generations by model and kind (prompt, completion, reasoning); estimated="true" where the upstream sent no usage',
