@@ -7,12 +7,13 @@
  *   duration measured from before the reload.
  * - A silent start shows the waiting line with its seconds, gone once tokens come.
  * - Markup in the thinking runs nothing; the block passes axe (contrast in both themes).
+ * With UPDATE_SCREENSHOTS=1 the first test also writes docs/screenshot-reasoning.png (README).
  */
 import { readFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import t from 'tap'
 import type { Page } from 'playwright-core'
-import { answerSource, answerText, browserStack, chromiumMissing, openPage, sendPrompt, setExtraBody, waitForAnswerState } from '../fixtures/browser.js'
+import { answerSource, answerText, browserStack, chromiumMissing, openPage, screenshot, sendPrompt, setExtraBody, waitForAnswerState } from '../fixtures/browser.js'
 
 /** The last answer's thinking block, as the page shows it. */
 interface ThinkingSample {
@@ -71,23 +72,33 @@ async function storedReasoning (page: Page): Promise<{ reasoning?: string, thoug
 
 /** Plain prose (no markdown syntax): its rendered text is the text itself. */
 const words = (prefix: string, n: number): string[] => Array.from({ length: n }, (_, i) => `${i === 0 ? '' : ' '}${prefix}${i}`)
+/** Prose as a model streams it: a word (with the space before it) a token. */
+const tokensOf = (text: string): string[] => text.match(/\s*\S+/g) ?? []
 
 t.test('the thinking streams open, closes when the answer starts, says how long, and reopens', { skip: chromiumMissing }, async (t) => {
   const { mock, relay, browser } = await browserStack(t)
   const { page, log } = await openPage(browser, relay.url)
-  const reasoning = words('thought', 24)
-  const answer = words('answer', 12)
-  const tokenDelayMs = 60
+  const reasoning = tokensOf('The user asks why the relay keeps a journal. Every event gets an id, so a client that ' +
+    'drops can come back with the last id it saw and get exactly the rest. Worth adding: a model that thinks ' +
+    'for long before its first word still gets its stream, kept open by heartbeats. Keep it short.')
+  const answer = tokensOf('So that no answer is lost: after a drop or a reload the page reconnects with the last ' +
+    'event id it saw, and the relay sends exactly what came after.')
+  const tokenDelayMs = 40
   const thinkingMs = 700
   await setExtraBody(page, { mock: { reasoningTokens: reasoning, tokens: answer, tokenDelayMs, thinkingMs, firstTokenDelayMs: 100, jitterMs: 0, tag: 'think' } })
   await sendPrompt(page, 'Think first')
 
   const samples = await sampleThinking(page, 'done')
-  const thinkingSamples = samples.filter((s) => s.present && s.answerLength === 0)
-  const lengths = [...new Set(thinkingSamples.map((s) => s.text.length))]
+  const full = reasoning.join('')
+  const beforeAnswer = samples.filter((s) => s.present && s.answerLength === 0)
+  const lengths = [...new Set(beforeAnswer.map((s) => s.text.length))]
   t.ok(lengths.length >= 5, `the thinking grew in several steps while the model thought (${lengths.join(' → ')})`, { log })
   t.same(lengths, [...lengths].sort((a, b) => a - b), 'and only ever grew')
-  t.ok(thinkingSamples.every((s) => s.open && s.label === 'Thinking…'), 'the block is open and says "Thinking…" while the model thinks')
+  const streaming = beforeAnswer.filter((s) => s.text !== full)
+  t.ok(streaming.length > 0 && streaming.every((s) => s.open && s.label === 'Thinking…'), 'the block is open and says "Thinking…" while the thinking streams')
+  t.ok(beforeAnswer.some((s) => s.text === full && s.open && s.label === 'Thinking…'), 'and stays so in the silence between the thinking and the answer')
+  // The answer's first token closes the block at once; its text shows on the next frame.
+  t.ok(beforeAnswer.every((s) => s.open || (s.text === full && /^Thought for \d+ s$/.test(s.label))), 'it closes only once the answer starts')
   const answering = samples.filter((s) => s.answerLength > 0)
   t.ok(answering.length > 0, 'the answer was seen streaming')
   t.ok(answering.every((s) => !s.open && /^Thought for \d+ s$/.test(s.label)), 'from the answer\'s first token on, the block is closed and says how long the model thought')
@@ -116,6 +127,9 @@ t.test('the thinking streams open, closes when the answer starts, says how long,
   await summary.click()
   t.equal((await thinking(page)).open, true, 'a click opens it')
   t.equal(await page.locator('.msg-assistant .reasoning-text').last().isVisible(), true, 'and its text shows')
+  await page.locator('#prompt').blur()
+  await page.mouse.move(700, 600)
+  await screenshot(page, 'chat-reasoning', 'screenshot-reasoning.png')
   await summary.focus()
   await page.keyboard.press('Enter')
   t.equal((await thinking(page)).open, false, 'Enter on its summary closes it again')
