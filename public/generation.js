@@ -11,6 +11,7 @@
 // process", without a duration, rather than a wrong one.
 
 import { StreamFollower, HttpError, httpErrorFrom } from './stream.js'
+import { thoughtSeconds } from './reasoning.js'
 
 /**
  * What a generation needs from the page around it.
@@ -378,7 +379,8 @@ export class Generation {
     if (this.thoughtMs === null && live && this.reasoningStartedAt !== null) this.thoughtMs = now - this.reasoningStartedAt
     view.finish(this.thoughtMs, collapse)
     if (live && collapse) {
-      this.host.status(this, this.thoughtMs === null ? 'The model has thought; the answer follows.' : `Thought for ${Math.max(1, Math.round(this.thoughtMs / 1000))} seconds; the answer follows.`)
+      const seconds = this.thoughtMs === null ? null : thoughtSeconds(this.thoughtMs)
+      this.host.status(this, seconds === null ? 'The model has thought; the answer follows.' : `Thought for ${seconds} ${seconds === 1 ? 'second' : 'seconds'}; the answer follows.`)
     }
   }
 

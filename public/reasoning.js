@@ -12,12 +12,20 @@ import { StreamingMarkdown } from './streaming-markdown.js'
 import { Typewriter } from './typewriter.js'
 
 /**
- * How long a model thought, in words: "4 s", "1 min 5 s". Below half a second it rounds up to
- * 1 s: the block exists, so the model did think.
+ * How long a model thought, in whole seconds. Below half a second it rounds up to 1: the block
+ * exists, so the model did think.
+ * @param {number} ms
+ */
+export function thoughtSeconds (ms) {
+  return Math.max(1, Math.round(ms / 1000))
+}
+
+/**
+ * How long a model thought, as the summary shows it: "4 s", "1 min 5 s".
  * @param {number} ms
  */
 export function thoughtDuration (ms) {
-  const seconds = Math.max(1, Math.round(ms / 1000))
+  const seconds = thoughtSeconds(ms)
   if (seconds < 60) return `${seconds} s`
   const rest = seconds % 60
   return `${Math.floor(seconds / 60)} min${rest === 0 ? '' : ` ${rest} s`}`

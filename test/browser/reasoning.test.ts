@@ -86,6 +86,17 @@ t.test('the thinking streams open, closes when the answer starts, says how long,
   const tokenDelayMs = 40
   const thinkingMs = 700
   await setExtraBody(page, { mock: { reasoningTokens: reasoning, tokens: answer, tokenDelayMs, thinkingMs, firstTokenDelayMs: 100, jitterMs: 0, tag: 'think' } })
+  // What screen readers hear: the status line's messages, and the announcer's lines.
+  await page.evaluate(() => {
+    const heard: string[] = []
+    ;(window as unknown as { __heard: string[] }).__heard = heard
+    const status = document.getElementById('status') as HTMLElement
+    new MutationObserver(() => { heard.push(`status: ${status.textContent ?? ''}`) }).observe(status, { childList: true, characterData: true, subtree: true })
+    const announcer = document.getElementById('announcer') as HTMLElement
+    new MutationObserver((records) => {
+      for (const record of records) for (const node of record.addedNodes) heard.push(`announced: ${node.textContent ?? ''}`)
+    }).observe(announcer, { childList: true })
+  })
   await sendPrompt(page, 'Think first')
 
   const samples = await sampleThinking(page, 'done')
@@ -121,6 +132,15 @@ t.test('the thinking streams open, closes when the answer starts, says how long,
   t.equal(stored?.thoughtMs, end.thoughtMs, 'with how long it took')
   const record = await mock.waitFor('think')
   t.equal(record.tokensSent, reasoning.length + answer.length, 'the mock sent every token')
+  const heard = await page.evaluate(() => (window as unknown as { __heard: string[] }).__heard)
+  const seconds = Math.max(1, Math.round(thoughtMs / 1000))
+  t.same(heard.filter((line) => line.startsWith('status: ')), [
+    'status: Generating an answer…',
+    'status: The model is thinking…',
+    `status: Thought for ${seconds} ${seconds === 1 ? 'second' : 'seconds'}; the answer follows.`,
+    'status: Answer complete.'
+  ], 'screen readers hear that the model thinks, then for how long it thought')
+  t.same(heard.filter((line) => line.startsWith('announced: ')), [`announced: ${answer.join('')}`], 'and the answer, a paragraph at a time, never the thinking')
 
   // The user opens it again, with the mouse and with the keyboard.
   const summary = page.locator('.msg-assistant details.reasoning > summary').last()
