@@ -139,7 +139,9 @@ export async function buildApp (options: AppOptions = {}): Promise<FastifyInstan
     systemPrompt: config.systemPrompt,
     maxChoices: config.maxChoices,
     defaultModel: config.upstreamModel,
-    heartbeatMs: config.heartbeatMs
+    heartbeatMs: config.heartbeatMs,
+    maxBufferedBytes: config.maxBufferedBytes,
+    fastPath: config.sseFastPath
   })
   await app.register(demoRoutes, { channels: app.channels })
 

@@ -20,6 +20,10 @@ export interface RelayConfig {
   upstreamMaxRetries: number
   streamMaxDurationMs: number
   heartbeatMs: number
+  /** Per-reader byte budget before `slow_consumer` (`MAX_BUFFERED_BYTES`), on top of the kernel's socket buffer. */
+  maxBufferedBytes: number
+  /** Frames straight to the socket on HTTP/1.1 (`SSE_FAST_PATH`; lib/sse/direct-write.ts). */
+  sseFastPath: boolean
   detachGraceMs: number
   retainMs: number
   /** Where the Redis store's Redis is (`REDIS_URL`, or `REDIS_CLUSTER_NODES`, or `REDIS_SENTINELS` + `REDIS_SENTINEL_NAME`; `REDIS_PASSWORD`); `undefined`: the memory store. */
@@ -161,6 +165,8 @@ export function readConfig (env: Record<string, string | undefined> = process.en
     upstreamMaxRetries: int('UPSTREAM_MAX_RETRIES', 2, 0, 10),
     streamMaxDurationMs: ms('STREAM_MAX_DURATION_MS', 600_000),
     heartbeatMs: ms('HEARTBEAT_MS', 15_000),
+    maxBufferedBytes: int('MAX_BUFFERED_BYTES', 1_048_576, 1),
+    sseFastPath: bool('SSE_FAST_PATH', true),
     detachGraceMs: ms('DETACH_GRACE_MS', 15_000),
     retainMs: ms('RETAIN_MS', 300_000, 1),
     redis,

@@ -94,7 +94,11 @@ async function llmRelayPlugin (fastify: FastifyInstance, options: LlmRelayOption
     countResponses(fastify, metrics)
   }
 
-  if (!fastify.hasReplyDecorator('sse')) await fastify.register(ssePlugin, { heartbeatMs: resolved.sse.heartbeatMs })
+  // Every stream of the instance (channels, demos, the application's own) gets the same settings.
+  if (!fastify.hasReplyDecorator('sse')) {
+    const { heartbeatMs, maxBufferedBytes, fastPath } = resolved.sse
+    await fastify.register(ssePlugin, { heartbeatMs, maxBufferedBytes, fastPath })
+  }
   // Drain before the streams are closed: running answers may finish (their readers get all of
   // them) within the grace time; the rest end with `shutdown`, resumable on another instance.
   if (resolved.relay === undefined) beforeSseClose(fastify, async () => { await relay.shutdown(resolved.shutdownGraceMs) })

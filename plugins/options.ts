@@ -131,6 +131,8 @@ export interface LlmRelayOptions {
   retryMs?: number
   /** Per-reader byte budget before `slow_consumer`. @default 1048576 */
   maxBufferedBytes?: number
+  /** HTTP/1.1 frames straight to the socket (the `fastPath` SSE option). @default true */
+  fastPath?: boolean
   /** Counts downstream streams (opened, closed by reason, resumed); the metrics do by default. */
   observer?: StreamObserver
 }
@@ -172,7 +174,7 @@ export interface ResolvedOptions {
   defaultModel: string
   routes: ResolvedRoutes | false
   /** Only the SSE options the relay sets: the SSE plugin's own defaults apply to the others. */
-  sse: Pick<SseOptions, 'heartbeatMs' | 'retry' | 'maxBufferedBytes'>
+  sse: Pick<SseOptions, 'heartbeatMs' | 'retry' | 'maxBufferedBytes' | 'fastPath'>
   observer: StreamObserver | undefined
 }
 
@@ -210,7 +212,7 @@ export function resolveOptions (options: LlmRelayOptions): ResolvedOptions {
     'gpt-4o-mini'
   const models = options.models == null ? undefined : stringList('models', options.models)
   const systemPrompt = options.systemPrompt == null ? undefined : nonEmpty('systemPrompt', options.systemPrompt)
-  const { heartbeatMs, maxBufferedBytes } = resolveSseOptions({ heartbeatMs: options.heartbeatMs, maxBufferedBytes: options.maxBufferedBytes }, WHERE)
+  const { heartbeatMs, maxBufferedBytes, fastPath } = resolveSseOptions({ heartbeatMs: options.heartbeatMs, maxBufferedBytes: options.maxBufferedBytes, fastPath: options.fastPath }, WHERE)
   // The SSE option is `retry`; the message names this plugin's `retryMs`.
   const { retry } = resolveSseOptions({ retry: options.retryMs ?? SSE_DEFAULTS.retry }, `${WHERE}retryMs: `)
   const maxStreamsPerClient = whole('maxStreamsPerClient', options.maxStreamsPerClient, 8, 1)
@@ -244,7 +246,7 @@ export function resolveOptions (options: LlmRelayOptions): ResolvedOptions {
     },
     defaultModel: models !== undefined && !models.includes(defaultModel) && options.defaultModel == null ? models[0] as string : defaultModel,
     routes: resolveRoutes(options.routes),
-    sse: { heartbeatMs, retry, maxBufferedBytes },
+    sse: { heartbeatMs, retry, maxBufferedBytes, fastPath },
     observer: observer ?? undefined
   }
 }

@@ -52,7 +52,7 @@ declare module 'fastify' {
     /**
      * Opens a server-sent events stream on this reply (plugin `fastify-llm-relay-sse`).
      * Defaults: `retry` 3000 ms, `heartbeatMs` 15000, `maxBufferedBytes` 1 MiB, `timeoutMs` 0
-     * (none), `flushHeaders` true, or the plugin's options.
+     * (none), `flushHeaders` true, `fastPath` true, or the plugin's options.
      */
     sse: ReplySse
   }
@@ -87,7 +87,7 @@ export function beforeSseClose (fastify: FastifyInstance, fn: () => Promise<void
 const conflictWithFastifySse = (): Error =>
   new FST_LLM_RELAY_SSE_CONFLICT('@fastify/sse is registered on this instance')
 
-const SSE_OPTION_KEYS = ['retry', 'heartbeatMs', 'maxBufferedBytes', 'timeoutMs', 'flushHeaders'] as const
+const SSE_OPTION_KEYS = ['retry', 'heartbeatMs', 'maxBufferedBytes', 'timeoutMs', 'flushHeaders', 'fastPath'] as const
 
 /**
  * Only the SSE options (a plugin's options object also carries Fastify's own keys). One given as

@@ -197,6 +197,7 @@ function renderConversation () {
     }
     const view = newAnswerView(current)
     views.set(message, view)
+    if (message.reasoning) view.showReasoning(message.reasoning, message.thoughtMs ?? null)
     view.showText(message.content)
     if (message.stats) view.renderStats(message.stats)
     const outcome = message.outcome ?? 'done'

@@ -14,6 +14,8 @@ const LEGACY_KEY = 'llm-relay:conversation'
  * @property {'user' | 'assistant'} role
  * @property {string} content  exactly the text written (the model's, for an answer)
  * @property {import('./views.js').Stats} [stats]
+ * @property {string} [reasoning]  an answer's thinking (the model's `reasoning` events), exactly
+ * @property {number} [thoughtMs]  how long it thought, when the page could tell (generation.js)
  * @property {'done' | 'stopped' | 'error'} [outcome]  how an answer ended (none: done)
  * @property {string} [notice]  shown under the answer ("Stopped.", "reached the length limit")
  * @property {{ title: string, detail?: string, code?: string }} [error]  a failed answer's card
@@ -27,6 +29,15 @@ const LEGACY_KEY = 'llm-relay:conversation'
  * @property {number | null} lastTokenAt  epoch ms
  * @property {number | null} ttftMs
  * @property {number} resumes
+ * @property {number | null} [reasoningStartedAt]  epoch ms, when the thinking was seen starting live
+ * @property {number | null} [thoughtMs]  how long the model thought, once measured
+ */
+
+/**
+ * @typedef {object} Pending  an answer being generated
+ * @property {string} streamId
+ * @property {number} [startedAt]  epoch ms, when this page asked for it (the wait shown counts from it)
+ * @property {Progress} [progress]
  */
 
 /**
@@ -36,7 +47,7 @@ const LEGACY_KEY = 'llm-relay:conversation'
  * @property {number} createdAt  epoch ms
  * @property {number} updatedAt
  * @property {Message[]} messages
- * @property {{ streamId: string, progress?: Progress } | null} pending  an answer being generated
+ * @property {Pending | null} pending
  */
 
 /** @typedef {{ id: string, title: string, updatedAt: number }} ConversationSummary */

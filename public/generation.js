@@ -1,8 +1,17 @@
 // One answer being generated (or re-attached to) and shown: POST /v1/chat starts it, a
 // StreamFollower (stream.js) reads its events and resumes after drops, an AnswerView (views.js)
 // shows it, and its conversation (conversations.js) records how it ended.
+//
+// A reasoning model's thinking (`reasoning` events, before the answer's deltas) goes to the
+// view's thinking block (reasoning.js): open while it streams, closed when the first delta comes.
+// "Thought for N s" is measured on events this page saw arrive live, from the first `reasoning`
+// event to the first delta: a replay (a reload, a second tab) delivers old events in a burst, so
+// their arrival says nothing about when the model sent them. A reload keeps what the page had
+// measured (Progress); a page that saw only the replay of the thinking's start says "Thought
+// process", without a duration, rather than a wrong one.
 
 import { StreamFollower, HttpError, httpErrorFrom } from './stream.js'
+import { thoughtSeconds } from './reasoning.js'
 
 /**
  * What a generation needs from the page around it.
@@ -55,6 +64,14 @@ export class Generation {
     this.view = view
     this.host = host
     this.text = ''
+    /** The thinking so far (`reasoning` events); kept apart from the answer. */
+    this.reasoning = ''
+    /** When the first `reasoning` event arrived, if this page (or it before a reload) saw it live. */
+    /** @type {number | null} */
+    this.reasoningStartedAt = null
+    /** How long the model thought; null while unknown (see the top of this file). */
+    /** @type {number | null} */
+    this.thoughtMs = null
     this.done = false
     this.finished = false
     this.stoppedByUser = false
@@ -122,13 +139,15 @@ export class Generation {
       firstTokenAt: this.rateFirstAt,
       lastTokenAt: this.lastTokenAt,
       ttftMs: this.ttftMs,
-      resumes: this.resumes
+      resumes: this.resumes,
+      reasoningStartedAt: this.reasoningStartedAt,
+      thoughtMs: this.thoughtMs
     }
   }
 
   /** Starts a new answer for the conversation's messages. */
   async start () {
-    this.view.setState('waiting')
+    this.view.setState('waiting', this.startedAt)
     this.view.announcing = true
     this.host.changed(this)
     this.host.status(this, 'Generating an answer…')
@@ -170,7 +189,7 @@ export class Generation {
       // Stop was pressed while the POST was in flight: stop the generation now that it has an id.
       return this.cancelOnRelay()
     }
-    this.conversation.pending = { streamId }
+    this.conversation.pending = { streamId, startedAt: this.startedAt }
     this.host.save(this.conversation)
     await this.follow(streamUrl)
   }
@@ -178,9 +197,9 @@ export class Generation {
   /**
    * Re-attaches after a reload: the conversation's active generation, else (it finished
    * meanwhile) a replay of the one this page was showing, which the relay keeps for RETAIN_MS.
-   * @param {{ streamId: string, progress?: import('./conversations.js').Progress }} pending
+   * @param {import('./conversations.js').Pending} pending
    */
-  async reattach ({ streamId, progress }) {
+  async reattach ({ streamId, startedAt, progress }) {
     this.streamId = streamId
     this.ttftKnown = false
     if (progress) {
@@ -191,10 +210,13 @@ export class Generation {
       this.ttftMs = progress.ttftMs
       this.resumes = progress.resumes
       this.countedThroughId = Number(progress.lastEventId ?? 0) || 0
+      this.reasoningStartedAt = progress.reasoningStartedAt ?? null
+      this.thoughtMs = progress.thoughtMs ?? null
     } else {
       this.estimateReplay = true
     }
-    this.view.setState('waiting')
+    // Still silent after a reload: the wait counts from the answer's start, not from the reload.
+    this.view.setState('waiting', startedAt)
     this.host.changed(this)
     this.host.status(this, 'Re-attaching to the answer in progress…')
     const attachUrl = `/v1/conversations/${encodeURIComponent(this.conversation.id)}/stream`
@@ -221,6 +243,8 @@ export class Generation {
           this.streamId = id
           this.conversation.pending = { streamId: id }
           this.host.save(this.conversation)
+          this.reasoningStartedAt = null
+          this.thoughtMs = null
           this.tokens = 0
           this.rateTokens = 0
           this.rateFirstAt = null
@@ -289,32 +313,88 @@ export class Generation {
     }
     const data = parseJson(event.data)
     if (!data) return
-    // `reasoning` events (a model's thinking) will go to view.reasoningSlot here.
-    if (data.type === 'delta' && (data.choice ?? 0) === 0 && typeof data.content === 'string') {
-      this.count(Number(event.id ?? 0))
-      this.text += data.content
-      this.view.push(data.content)
+    const isText = (data.type === 'delta' || data.type === 'reasoning') && (data.choice ?? 0) === 0 && typeof data.content === 'string'
+    if (isText) {
+      // The first token of any kind ends the wait.
+      if (this.view.root.dataset.state === 'waiting') this.view.setState('streaming')
+      const now = Date.now()
+      const seen = this.provenance(Number(event.id ?? 0), now)
+      if (data.type === 'reasoning') {
+        this.think(data.content, seen, now)
+      } else {
+        this.endThinking(seen === 'live', true, now)
+        this.count(seen, now)
+        this.text += data.content
+        this.view.push(data.content)
+      }
     } else if (data.type === 'finish' && (data.choice ?? 0) === 0) {
       this.finishReason = String(data.reason)
     }
   }
 
   /**
-   * Counts one token for the stats, unless it was counted before a reload.
+   * Where an event comes from: `counted`, this page saw it before a reload; `replay`, the burst
+   * of old events that re-attaching with nothing recorded starts with (see REPLAY_WINDOW_MS);
+   * `live`, the model sent it just now.
    * @param {number} id  its event id
+   * @param {number} now
+   * @returns {'counted' | 'replay' | 'live'}
    */
-  count (id) {
-    if (this.view.root.dataset.state === 'waiting') this.view.setState('streaming')
-    if (id !== 0 && id <= this.countedThroughId) return
-    const now = Date.now()
+  provenance (id, now) {
+    if (id !== 0 && id <= this.countedThroughId) return 'counted'
+    if (this.estimateReplay) {
+      this.replayFrom ??= now
+      if (now - this.replayFrom < REPLAY_WINDOW_MS) return 'replay'
+      this.estimateReplay = false
+    }
+    return 'live'
+  }
+
+  /**
+   * One piece of the model's thinking, into its block.
+   * @param {string} content
+   * @param {'counted' | 'replay' | 'live'} seen
+   * @param {number} now
+   */
+  think (content, seen, now) {
+    if (this.reasoning === '') {
+      // Counted before a reload: reasoningStartedAt is the one recorded then (or unknown).
+      if (seen === 'live') this.reasoningStartedAt = now
+      if (seen !== 'counted') this.host.status(this, 'The model is thinking…')
+    }
+    this.reasoning += content
+    this.view.startReasoning().push(content)
+  }
+
+  /**
+   * The thinking is over (the answer starts, or the stream ends): its block shows all of it and
+   * how long it took, if this page can tell (see the top of this file).
+   * @param {boolean} live  the event that ends it arrived live
+   * @param {boolean} collapse  the answer starts: the block closes
+   * @param {number} now
+   */
+  endThinking (live, collapse, now = Date.now()) {
+    const view = this.view.reasoning
+    if (view === null || !view.thinking) return
+    if (this.thoughtMs === null && live && this.reasoningStartedAt !== null) this.thoughtMs = now - this.reasoningStartedAt
+    view.finish(this.thoughtMs, collapse)
+    if (live && collapse) {
+      const seconds = this.thoughtMs === null ? null : thoughtSeconds(this.thoughtMs)
+      this.host.status(this, seconds === null ? 'The model has thought; the answer follows.' : `Thought for ${seconds} ${seconds === 1 ? 'second' : 'seconds'}; the answer follows.`)
+    }
+  }
+
+  /**
+   * Counts one token of the answer for the stats, unless it was counted before a reload.
+   * @param {'counted' | 'replay' | 'live'} seen  see {@link provenance}
+   * @param {number} now
+   */
+  count (seen, now) {
+    if (seen === 'counted') return
     if (this.tokens === 0 && this.ttftKnown) this.ttftMs = now - this.startedAt
     this.tokens++
     this.lastTokenAt = now
-    if (this.estimateReplay) {
-      this.replayFrom ??= now
-      if (now - this.replayFrom < REPLAY_WINDOW_MS) return
-      this.estimateReplay = false
-    }
+    if (seen === 'replay') return
     // Live from here: the screen reader hears new blocks as they finish.
     this.view.announcing = true
     this.rateFirstAt ??= now
@@ -340,6 +420,8 @@ export class Generation {
   complete () {
     if (this.finished) return
     this.finished = true
+    // Thinking and no answer: the block stays open, it is all there is to read.
+    this.endThinking(true, false)
     const notice = this.finishReason === 'length' ? 'The answer reached the length limit.' : undefined
     this.record({ outcome: 'done', notice })
     if (notice) this.view.showNotice(notice)
@@ -351,6 +433,7 @@ export class Generation {
     if (this.finished) return
     this.finished = true
     this.follower?.stop()
+    this.endThinking(true, false)
     // Keep what was said: the next turn's context includes the partial answer, as on screen.
     this.record({ outcome: 'stopped', notice })
     this.view.showNotice(notice)
@@ -364,6 +447,10 @@ export class Generation {
   record (end) {
     /** @type {import('./conversations.js').Message} */
     const message = { role: 'assistant', content: this.text, stats: this.stats(), outcome: end.outcome }
+    if (this.reasoning !== '') {
+      message.reasoning = this.reasoning
+      if (this.thoughtMs !== null) message.thoughtMs = this.thoughtMs
+    }
     if (end.notice) message.notice = end.notice
     if (end.error) message.error = end.error
     this.conversation.messages.push(message)
@@ -421,6 +508,8 @@ export class Generation {
     this.finished = true
     this.follower?.stop()
     if (action === 'regenerate') {
+      // Final: the thinking is over. (After Reconnect, it may go on.)
+      this.endThinking(true, false)
       /** @type {{ title: string, detail?: string, code?: string }} */
       const error = { title }
       if (detail) error.detail = detail

@@ -4,6 +4,7 @@
 
 import { copyText } from './clipboard.js'
 import { spokenText } from './markdown.js'
+import { ReasoningView } from './reasoning.js'
 import { StreamingMarkdown } from './streaming-markdown.js'
 import { Typewriter } from './typewriter.js'
 
@@ -184,6 +185,13 @@ const ms = (/** @type {number} */ value) =>
   value < 1000 ? `${Math.round(value)} ms` : `${(value / 1000).toFixed(value < 10_000 ? 2 : 1)} s`
 
 /**
+ * A wait shorter than this shows only the caret: most models start within a second, and a line
+ * of text flashing up for a moment would be noise. Longer, the page says it is waiting, and for
+ * how long (a model that thinks without showing it can be silent for a minute or more).
+ */
+const WAITING_SHOWN_AFTER_MS = 1000
+
+/**
  * One assistant answer: its markdown with a caret while it streams, then a notice or an error,
  * its actions and its stats.
  */
@@ -202,11 +210,26 @@ export class AnswerView {
     this.root.dataset.state = 'waiting'
     const body = el('div', 'msg-body')
     body.append(el('h2', 'visually-hidden', 'The model said:'))
+    // While nothing has come yet: "Waiting for the model… 12 s" (see #tickWaiting). Not a live
+    // region: the status region says once that an answer is being generated; the ticking figure
+    // is hidden from screen readers.
+    this.waiting = el('p', 'waiting')
+    this.waiting.hidden = true
+    const waitingDot = el('span', 'waiting-dot')
+    waitingDot.setAttribute('aria-hidden', 'true')
+    this.waitingTime = el('span', 'waiting-time')
+    this.waitingTime.setAttribute('aria-hidden', 'true')
+    this.waiting.append(waitingDot, el('span', 'waiting-text', 'Waiting for the model…'), this.waitingTime)
+    /** @type {ReturnType<typeof setInterval> | 0} */
+    this.waitingTimer = 0
+    this.waitingSince = 0
     // The reasoning block (a model's thinking, shown collapsible above its answer) mounts here
-    // once the relay streams `reasoning` events: `view.reasoningSlot.append(block)`, then
-    // `hidden = false`. Nothing else in the view needs to change for it.
+    // once the relay streams `reasoning` events (startReasoning, showReasoning).
     this.reasoningSlot = el('div', 'reasoning-slot')
     this.reasoningSlot.hidden = true
+    /** @type {ReasoningView | null} */
+    this.reasoning = null
+    this.hooks = hooks
     this.answer = el('div', 'answer markdown')
     this.caret = el('span', 'caret')
     this.caret.setAttribute('aria-hidden', 'true')
@@ -232,7 +255,7 @@ export class AnswerView {
     this.stats = el('p', 'stats')
     this.stats.hidden = true
     this.footer.append(this.actions, this.stats)
-    body.append(this.reasoningSlot, this.answer, this.notice, this.error, this.footer)
+    body.append(this.waiting, this.reasoningSlot, this.answer, this.notice, this.error, this.footer)
     this.root.append(icon('assistant', 'avatar'), body)
     /** @type {(() => void) | undefined} called after each frame's render (live stats) */
     this.onWrite = undefined
@@ -259,6 +282,28 @@ export class AnswerView {
     this.typewriter.push(text)
   }
 
+  /**
+   * The thinking block, open, for reasoning that streams now (mounted on first use).
+   * @returns {ReasoningView}
+   */
+  startReasoning () {
+    if (this.reasoning === null) {
+      this.reasoning = new ReasoningView({ beforeWrite: this.hooks.beforeWrite, afterWrite: this.hooks.afterWrite })
+      this.reasoningSlot.append(this.reasoning.root)
+      this.reasoningSlot.hidden = false
+    }
+    return this.reasoning
+  }
+
+  /**
+   * A finished answer's thinking, closed (restored from storage).
+   * @param {string} text
+   * @param {number | null} thoughtMs  null: how long is not known
+   */
+  showReasoning (text, thoughtMs) {
+    this.startReasoning().showText(text, thoughtMs)
+  }
+
   /** A finished answer, all at once (restored from storage). */
   showText (text) {
     this.markdown.append(text)
@@ -274,12 +319,46 @@ export class AnswerView {
     this.markdown.end()
   }
 
-  /** @param {'waiting' | 'streaming' | 'done' | 'stopped' | 'error'} state */
-  setState (state) {
+  /**
+   * @param {'waiting' | 'streaming' | 'done' | 'stopped' | 'error'} state  `waiting`: nothing of
+   *   the answer (nor of its thinking) has come yet
+   * @param {number} [since]  waiting: when the wait began (epoch ms; the generation's start, which
+   *   a reload keeps), else now
+   */
+  setState (state, since) {
     this.root.dataset.state = state
     const live = state === 'waiting' || state === 'streaming'
     this.root.setAttribute('aria-busy', String(live))
     if (!live) this.caret.remove()
+    if (state === 'waiting') this.#startWaiting(since ?? Date.now())
+    else this.#stopWaiting()
+  }
+
+  /** @param {number} since */
+  #startWaiting (since) {
+    this.waitingSince = since
+    this.#tickWaiting()
+    if (this.waitingTimer === 0) this.waitingTimer = setInterval(() => this.#tickWaiting(), 250)
+  }
+
+  #tickWaiting () {
+    const elapsed = Date.now() - this.waitingSince
+    const shown = elapsed >= WAITING_SHOWN_AFTER_MS
+    if (shown === this.waiting.hidden) {
+      this.waiting.hidden = !shown
+      // The indicator takes the empty answer's place (its caret) while it shows.
+      if (shown) this.root.dataset.waiting = 'true'
+      else delete this.root.dataset.waiting
+    }
+    const seconds = `${Math.floor(elapsed / 1000)} s`
+    if (this.waitingTime.textContent !== seconds) this.waitingTime.textContent = seconds
+  }
+
+  #stopWaiting () {
+    if (this.waitingTimer !== 0) clearInterval(this.waitingTimer)
+    this.waitingTimer = 0
+    this.waiting.hidden = true
+    delete this.root.dataset.waiting
   }
 
   /** @param {string} text */

@@ -3,8 +3,10 @@
  * free port), tells the parent its port over IPC, and answers event-loop-delay questions.
  *
  * parent → server: `{ type: 'eld-reset' }`, `{ type: 'eld' }`, `{ type: 'stop' }`,
- *   `{ type: 'publish-start', channel, intervalMs }` (servers that pass `publish`: the broadcast scenario)
- * server → parent: `{ type: 'ready', port }`, `{ type: 'eld', p50, p99, max, mean }` (ms)
+ *   `{ type: 'publish-start', channel, intervalMs }` (servers that pass `publish`: the broadcast scenario),
+ *   `{ type: 'memory' }` (the churn soak: the heap after a full GC when node runs with `--expose-gc`)
+ * server → parent: `{ type: 'ready', port }`, `{ type: 'eld', p50, p99, max, mean }` (ms),
+ *   `{ type: 'memory', gc, rss, heapUsed, heapTotal, external, arrayBuffers }` (bytes)
  *
  * ELD comes from `perf_hooks.monitorEventLoopDelay` (10 ms resolution timer): measured inside
  * the server, so the load generator's own delays are not in it.
@@ -50,6 +52,13 @@ export async function serve (app: FastifyInstance, options: ServeOptions = {}): 
         const stamp = (performance.timeOrigin + performance.now()).toFixed(3)
         Promise.resolve(publish(channel, `${stamp} #${seq}`, seq)).catch((err: unknown) => { process.stderr.write(`publish failed: ${String(err)}\n`) })
       }, intervalMs)
+    } else if (message.type === 'memory') {
+      // What is live, not what the collector has not got round to yet: two full collections
+      // (the first one's finalizers may free more).
+      const gc = (globalThis as { gc?: () => void }).gc
+      gc?.()
+      gc?.()
+      send({ type: 'memory', gc: gc !== undefined, ...process.memoryUsage() })
     } else if (message.type === 'stop') {
       // The bench measures, it does not test shutdown: leave at once.
       process.exit(0)

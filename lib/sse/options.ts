@@ -7,7 +7,8 @@ export const SSE_DEFAULTS = Object.freeze({
   heartbeatMs: 15_000,
   maxBufferedBytes: 1024 * 1024,
   timeoutMs: 0,
-  flushHeaders: true
+  flushHeaders: true,
+  fastPath: true
 })
 
 /** {@link SseOptions} with every default applied (`retry` may still be `undefined`: none). */
@@ -17,6 +18,7 @@ export interface ResolvedSseOptions {
   maxBufferedBytes: number
   timeoutMs: number
   flushHeaders: boolean
+  fastPath: boolean
 }
 
 /**
@@ -56,14 +58,17 @@ export function resolveSseOptions (options: SseOptions = {}, where = ''): Resolv
     heartbeatMs: options.heartbeatMs ?? SSE_DEFAULTS.heartbeatMs,
     maxBufferedBytes: options.maxBufferedBytes ?? SSE_DEFAULTS.maxBufferedBytes,
     timeoutMs: options.timeoutMs ?? SSE_DEFAULTS.timeoutMs,
-    flushHeaders: options.flushHeaders ?? SSE_DEFAULTS.flushHeaders
+    flushHeaders: options.flushHeaders ?? SSE_DEFAULTS.flushHeaders,
+    fastPath: options.fastPath ?? SSE_DEFAULTS.fastPath
   }
   if (resolved.retry !== undefined) integerOption(where, 'retry', resolved.retry, 0, MAX_TIMER_MS)
   integerOption(where, 'heartbeatMs', resolved.heartbeatMs, 0, MAX_TIMER_MS)
   integerOption(where, 'timeoutMs', resolved.timeoutMs, 0, MAX_TIMER_MS)
   integerOption(where, 'maxBufferedBytes', resolved.maxBufferedBytes, 1)
-  if (typeof resolved.flushHeaders !== 'boolean') {
-    throw new TypeError(`${where}flushHeaders must be a boolean (got ${describe(resolved.flushHeaders)})`)
+  for (const name of ['flushHeaders', 'fastPath'] as const) {
+    if (typeof resolved[name] !== 'boolean') {
+      throw new TypeError(`${where}${name} must be a boolean (got ${describe(resolved[name])})`)
+    }
   }
   return resolved
 }

@@ -4,7 +4,8 @@
  */
 import type { ServerResponse } from 'node:http'
 import { Http2ServerResponse } from 'node:http2'
-import { Socket } from 'node:net'
+import type { Socket } from 'node:net'
+import { asChunk, directSocket } from './direct-write.js'
 import { DONE_DATA, PING_FRAME, formatClose, formatComment, formatError, formatEvent, formatRetry } from './format.js'
 import { resolveSseOptions } from './options.js'
 import type { ResolvedSseOptions } from './options.js'
@@ -46,41 +47,6 @@ const DROPPED_HEADERS = new Set(['content-length', 'content-encoding', 'transfer
 const H2_DROPPED_HEADERS = new Set([...DROPPED_HEADERS, 'connection', 'keep-alive', 'proxy-connection', 'upgrade'])
 
 const RESOLVED: Promise<void> = Promise.resolve()
-
-const CRLF = Buffer.from('\r\n')
-
-/** The internals of an HTTP/1 response that say whether a frame may go straight to its socket. */
-interface H1Internals {
-  _headerSent?: boolean
-  chunkedEncoding?: boolean
-  outputData?: unknown[]
-  finished?: boolean
-}
-
-/**
- * The last string frame framed as an HTTP/1.1 chunk (`<hex length>\r\n<frame>\r\n`). One event
- * written to many readers in a row (a channel broadcast, a token to several tabs) is encoded and
- * framed once and the same bytes go to every socket; only the newest is kept. Strings only: a
- * caller may refill a Buffer it wrote, so a byte frame is framed anew each time.
- */
-let chunkedFrom: string | undefined
-let chunkedBytes: Buffer = Buffer.alloc(0)
-
-function asChunk (frame: string | Uint8Array): Buffer {
-  if (typeof frame === 'string') {
-    if (frame !== chunkedFrom) {
-      chunkedBytes = Buffer.from(`${Buffer.byteLength(frame).toString(16)}\r\n${frame}\r\n`)
-      chunkedFrom = frame
-    }
-    return chunkedBytes
-  }
-  const head = Buffer.from(`${frame.byteLength.toString(16)}\r\n`)
-  const chunk = Buffer.allocUnsafe(head.length + frame.byteLength + 2)
-  head.copy(chunk, 0)
-  chunk.set(frame, head.length)
-  CRLF.copy(chunk, head.length + frame.byteLength)
-  return chunk
-}
 
 /**
  * An open SSE response. Create it with `reply.sse()` (plugin) or directly over a Node response.
@@ -354,27 +320,9 @@ export class SseStream {
     return this.#h2 === undefined ? res.destroyed : this.#h2.stream.destroyed
   }
 
-  /**
-   * The socket of an HTTP/1.1 chunked response whose headers are out and which has nothing
-   * queued of its own, else `undefined`. Such a frame is written to the socket as one ready
-   * HTTP chunk: what `res.write()` does in four writes under a cork, with a `nextTick` to
-   * uncork and a four-buffer `writev`, becomes one write of one buffer. The response's own
-   * writes (the end, `0\r\n\r\n`) follow on the same socket, in order; its `writableLength`
-   * counts the socket's buffer, so the byte budget still holds.
-   */
+  /** The socket to write a frame to directly (lib/sse/direct-write.ts), else `undefined`. */
   #directSocket (): Socket | undefined {
-    if (this.#h2 !== undefined) return undefined
-    const res = this.#res
-    const internals = res as unknown as H1Internals
-    if (internals._headerSent !== true || internals.chunkedEncoding !== true || internals.finished === true) return undefined
-    if (internals.outputData === undefined || internals.outputData.length !== 0) return undefined
-    const socket = res.socket
-    // A fake socket (light-my-request's inject) is not a stream to write to.
-    if (!(socket instanceof Socket) || !socket.writable) return undefined
-    // Anything the response holds back itself (Node 22+ keeps chunks written under the app's
-    // cork() outside outputData) must go first: then the response writes, in order.
-    if (res.writableLength !== socket.writableLength) return undefined
-    return socket
+    return this.#h2 === undefined && this.#opts.fastPath ? directSocket(this.#res) : undefined
   }
 
   /**

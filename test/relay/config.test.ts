@@ -63,6 +63,8 @@ t.test('defaults are the ones README.md states', async (t) => {
   t.equal(config.requestTimeoutMs, 60_000, 'REQUEST_TIMEOUT_MS (README)')
   t.equal(config.trustProxy, undefined, 'TRUST_PROXY (README)')
   t.equal(config.logLevel, 'info', 'LOG_LEVEL (README)')
+  t.equal(config.maxBufferedBytes, 1_048_576, 'MAX_BUFFERED_BYTES (README)')
+  t.equal(config.sseFastPath, true, 'SSE_FAST_PATH (README)')
   t.equal(MAX_TIMER_MS, NODE_TIMER_LIMIT, 'the shared limit is Node\'s timer limit')
 })
 
@@ -96,6 +98,15 @@ t.test('a value that is not a whole number is refused, naming the variable', asy
   t.equal(configError(t, { PORT: 'x' })?.message, 'PORT must be a whole number, got "x"', 'PORT=x')
   t.match(configError(t, { PORT: '65536' })?.message, /^PORT must be at most 65535, got 65536$/, 'PORT=65536')
   t.equal(readConfig({ PORT: '65535' }).port, 65535, 'PORT=65535 accepted')
+})
+
+t.test('MAX_BUFFERED_BYTES is a positive byte count; SSE_FAST_PATH is true or false', async (t) => {
+  t.equal(readConfig({ MAX_BUFFERED_BYTES: '65536' }).maxBufferedBytes, 65536)
+  t.match(configError(t, { MAX_BUFFERED_BYTES: '0' })?.message, /^MAX_BUFFERED_BYTES must be at least 1, got 0$/)
+  t.equal(configError(t, { MAX_BUFFERED_BYTES: '1MiB' })?.message, 'MAX_BUFFERED_BYTES must be a whole number, got "1MiB"')
+  t.equal(readConfig({ SSE_FAST_PATH: 'false' }).sseFastPath, false)
+  t.equal(readConfig({ SSE_FAST_PATH: 'TRUE' }).sseFastPath, true)
+  t.equal(configError(t, { SSE_FAST_PATH: 'off' })?.message, 'SSE_FAST_PATH must be true or false, got "off"')
 })
 
 t.test('an UPSTREAM_URL that ends in an endpoint path is refused, naming the fix', async (t) => {

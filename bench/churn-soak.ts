@@ -1,0 +1,144 @@
+/**
+ * Churn soak: what the relay's memory does when streams come and go for a while. Each round
+ * starts `--streams` answers at once; half of the readers drop their connection mid-answer and
+ * resume with `Last-Event-ID` a moment later, the rest read to the end. Every answer stays
+ * retained (`RETAIN_MS`, 5 min), so the live heap grows with the journals, round by round.
+ *
+ * After each round: the server's RSS as it stands, and (the server runs with `--expose-gc`) the
+ * heap after a full GC plus Node's external memory: what is live. `RSS ÷ live` is how much
+ * memory the process holds beyond what it uses, the figure the heap settings act on.
+ *
+ *   npm run build && npx tsx bench/churn-soak.ts [--streams=500] [--rounds=8] [--tokens=100]
+ *     [--settings=default,optimize-for-size,…]   (names from SETTINGS below)
+ *
+ * Each setting is run in its own server process, one after the other, against the same mock.
+ */
+import http from 'node:http'
+import { pathToFileURL } from 'node:url'
+import { join } from 'node:path'
+import type { startMockUpstream as StartMock } from '../lib/mock/index.js'
+import { cpuUs, repoRoot, rssBytes, startNode } from './load/procs.js'
+
+/** Heap and allocator settings to compare: node flags and environment of the server process. */
+const SETTINGS: Record<string, { nodeArgs: string[], env?: Record<string, string> }> = {
+  default: { nodeArgs: [] },
+  'optimize-for-size': { nodeArgs: ['--optimize-for-size'] },
+  'semi-space-4': { nodeArgs: ['--max-semi-space-size=4'] },
+  'malloc-arenas-2': { nodeArgs: [], env: { MALLOC_ARENA_MAX: '2' } },
+  'old-space-256': { nodeArgs: ['--max-old-space-size=256'] },
+  'growing-20': { nodeArgs: ['--heap-growing-percent=20'] },
+  'growing-20-arenas-2': { nodeArgs: ['--heap-growing-percent=20'], env: { MALLOC_ARENA_MAX: '2' } },
+  'optimize-for-size-arenas-2': { nodeArgs: ['--optimize-for-size'], env: { MALLOC_ARENA_MAX: '2' } }
+}
+
+const arg = (name: string, fallback: string): string =>
+  process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback
+const STREAMS = Number(arg('streams', '500'))
+const ROUNDS = Number(arg('rounds', '8'))
+const TOKENS = Number(arg('tokens', '100'))
+const TOKEN_DELAY_MS = 50
+const names = arg('settings', Object.keys(SETTINGS).join(',')).split(',')
+
+const { startMockUpstream } = await import(pathToFileURL(join(repoRoot, 'dist/lib/mock/index.js')).href) as { startMockUpstream: typeof StartMock }
+const mock = await startMockUpstream({ host: '127.0.0.1' })
+setInterval(() => mock.clear(), 2000).unref()
+const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity })
+
+interface Read { ids: number[], streamId: string | undefined, closed: boolean }
+
+/**
+ * One request, read until `event: close` (or until `dropAfter` tokens, then the connection is
+ * cut). Ids are collected so the resumed half can be checked for gaps and duplicates.
+ */
+function read (port: number, method: 'POST' | 'GET', path: string, body: unknown, headers: Record<string, string>, dropAfter = Infinity): Promise<Read> {
+  return new Promise((resolve, reject) => {
+    const result: Read = { ids: [], streamId: undefined, closed: false }
+    const req = http.request({ host: '127.0.0.1', port, method, path, agent, headers: { accept: 'text/event-stream', ...headers } }, (res) => {
+      result.streamId = res.headers['x-stream-id'] as string | undefined
+      if (res.statusCode !== 200 && res.statusCode !== 201) {
+        res.resume()
+        reject(new Error(`${method} ${path}: ${res.statusCode ?? 0}`))
+        return
+      }
+      res.setEncoding('utf8')
+      let tail = ''
+      res.on('data', (text: string) => {
+        const lines = (tail + text).split('\n')
+        tail = lines.pop() ?? ''
+        for (const line of lines) {
+          if (line.startsWith('id: ')) result.ids.push(Number(line.slice(4)))
+          else if (line === 'event: close') result.closed = true
+        }
+        if (result.ids.length >= dropAfter && !result.closed) {
+          req.destroy()
+          resolve(result)
+        }
+      })
+      res.on('end', () => resolve(result))
+      res.on('error', () => resolve(result))
+    })
+    req.on('error', (err) => { if (result.ids.length >= dropAfter) resolve(result); else reject(err) })
+    if (body !== undefined) {
+      const bytes = JSON.stringify(body)
+      req.setHeader('content-type', 'application/json')
+      req.end(bytes)
+    } else req.end()
+  })
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** One answer: start it, maybe drop and resume it, and check that every id came exactly once. */
+async function answer (port: number, drop: boolean): Promise<{ tokens: number, ok: boolean }> {
+  const body = { messages: [{ role: 'user', content: 'soak' }], mock: { tokens: Array.from({ length: TOKENS }, (_, i) => `token${i} `), tokenDelayMs: TOKEN_DELAY_MS, firstTokenDelayMs: 0, jitterMs: 0 } }
+  const first = await read(port, 'POST', '/v1/chat/stream', body, {}, drop ? Math.floor(TOKENS / 4) : Infinity)
+  let ids = first.ids
+  if (drop && !first.closed) {
+    await sleep(200)
+    const rest = await read(port, 'GET', `/v1/chat/stream/${first.streamId ?? ''}`, undefined, { 'last-event-id': String(ids.at(-1) ?? 0) })
+    ids = ids.concat(rest.ids)
+    first.closed = rest.closed
+  }
+  // Ids count the answer's events (tokens, then finish, usage…): consecutive from 1, none twice.
+  const ok = first.closed && ids.every((id, i) => id === i + 1) && ids.length >= TOKENS
+  return { tokens: ids.length, ok }
+}
+
+interface Memory { gc: boolean, rss: number, heapUsed: number, heapTotal: number, external: number, arrayBuffers: number }
+const MB = (n: number): string => (n / 1048576).toFixed(1)
+
+for (const name of names) {
+  const setting = SETTINGS[name]
+  if (setting === undefined) throw new Error(`unknown setting ${name} (${Object.keys(SETTINGS).join(', ')})`)
+  const server = startNode(`relay:${name}`, 'bench/servers/relay.ts', {
+    nodeArgs: ['--expose-gc', ...setting.nodeArgs],
+    env: { ...setting.env, UPSTREAM_URL: mock.url, LOG_LEVEL: 'warn', MAX_STREAMS_PER_CLIENT: String(STREAMS * 2), MAX_STREAMS: String(STREAMS * 4), HEARTBEAT_MS: '15000' }
+  })
+  const { port } = await server.next<{ port: number }>('ready')
+  const cpuStart = cpuUs(server.pid)
+  let tokens = 0
+  let bad = 0
+  process.stdout.write(`\n${name} (${[...setting.nodeArgs, ...Object.entries(setting.env ?? {}).map(([k, v]) => `${k}=${v}`)].join(' ') || 'no flags'}): ${STREAMS} streams × ${TOKENS} tokens, half dropped and resumed, ${ROUNDS} rounds\n`)
+  const rssByRound: string[] = [MB(rssBytes(server.pid))]
+  for (let round = 1; round <= ROUNDS; round++) {
+    const results = await Promise.all(Array.from({ length: STREAMS }, (_, i) => answer(port, i % 2 === 0)))
+    for (const r of results) {
+      tokens += r.tokens
+      if (!r.ok) bad++
+    }
+    rssByRound.push(MB(rssBytes(server.pid)))
+  }
+  // RSS as the soak left it, then what is live: a forced GC only now, so it shaped no round.
+  const rss = rssBytes(server.pid)
+  server.send({ type: 'memory' })
+  const memory = await server.next<Memory>('memory')
+  if (!memory.gc) throw new Error('the server runs without --expose-gc: no live heap figure')
+  const live = memory.heapUsed + memory.external
+  const last = { rss, live }
+  process.stdout.write(`RSS MB at the start, then after each round: ${rssByRound.join(', ')}\n`)
+  const cpuPerToken = (cpuUs(server.pid) - cpuStart) / tokens
+  process.stdout.write(`${name}: after ${ROUNDS} rounds rss ${MB(last.rss)} MB, live ${MB(last.live)} MB, ratio ${(last.rss / last.live).toFixed(2)}; server CPU ${cpuPerToken.toFixed(1)} µs per event; answers with a gap, a duplicate or no close: ${bad}\n`)
+  await server.kill()
+}
+await mock.close()
+agent.destroy()
