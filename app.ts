@@ -17,6 +17,7 @@ import { LazyChildLogger } from './plugins/lazy-logger.js'
 import { answerClientError, answerRefusedRequests } from './plugins/client-errors.js'
 import { RequestLogController, serializeRequest } from './plugins/request-log.js'
 import corsPlugin from './plugins/cors.js'
+import { metricsRoute, serveMetricsApart } from './plugins/metrics-route.js'
 import demoRoutes from './examples/demo-routes.js'
 
 /** Options of {@link buildApp}; everything not given comes from the environment. */
@@ -25,6 +26,8 @@ export interface AppOptions {
   env?: Record<string, string | undefined>
   /** Pino logger options, or false. @default { level: LOG_LEVEL } */
   logger?: boolean | Record<string, unknown>
+  /** Where the default logger writes (a pino destination), instead of stdout; ignored with `logger`. */
+  logStream?: { write: (line: string) => unknown }
   /** Application hooks (persist answers, …). */
   hooks?: RelayHooks
   /** Replace the upstream client (tests of the relay against a scripted source). */
@@ -59,7 +62,8 @@ export async function buildApp (options: AppOptions = {}): Promise<FastifyInstan
       level: config.logLevel,
       // Keys never reach a log line, whatever a request carries: nor does a query string (plugins/request-log.ts).
       redact: ['req.headers.authorization', 'req.headers["x-api-key"]'],
-      serializers: { req: serializeRequest }
+      serializers: { req: serializeRequest },
+      ...(options.logStream === undefined ? {} : { stream: options.logStream })
     },
     logController: new RequestLogController(),
     bodyLimit: config.maxBodyBytes,
@@ -119,6 +123,7 @@ export async function buildApp (options: AppOptions = {}): Promise<FastifyInstan
     hooks: options.hooks,
     maxStreamsPerClient: config.maxStreamsPerClient,
     maxStreams: config.maxStreams,
+    maxConnectionsPerClient: config.maxConnectionsPerClient,
     maxDurationMs: config.streamMaxDurationMs,
     detachGraceMs: config.detachGraceMs,
     retainMs: config.retainMs,
@@ -147,10 +152,10 @@ export async function buildApp (options: AppOptions = {}): Promise<FastifyInstan
     return reply.code(ready ? 200 : 503).send({ ready, draining: relay.draining, store: relay.store.ready ? 'ok' : 'unavailable' })
   })
 
-  app.get('/metrics', async (request, reply) => {
-    const { registry } = app.relayMetrics
-    return reply.type(registry.contentType).send(await registry.metrics())
-  })
+  // /metrics: behind METRICS_KEY when set, and on its own port with METRICS_PORT (README "Logs and metrics").
+  const metricsOptions = { metrics: app.relayMetrics, key: config.metricsKey }
+  if (config.metricsPort === undefined) metricsRoute(app, metricsOptions)
+  else serveMetricsApart(app, { ...metricsOptions, port: config.metricsPort, host: config.host })
 
   await app.register(chatPage)
   return app

@@ -20,6 +20,7 @@ export { bearerKeys } from './plugins/identify.js'
 export type { Identify } from './plugins/identify.js'
 export type { AuthorizeChannel } from './plugins/channel-routes.js'
 export type { StreamObserver } from './plugins/relay-http.js'
+export { SSE_CONNECTION_ROUTE, ConnectionLimiter } from './plugins/connection-limit.js'
 
 // The core, for applications that compose it themselves or read its types
 export { Relay } from './lib/relay/relay.js'
@@ -33,10 +34,12 @@ export type { AssembledChoice, AssembledToolCall, Usage } from './lib/relay/answ
 export { Channels } from './lib/relay/channels.js'
 export type { ChannelEvent, ChannelsOptions } from './lib/relay/channels.js'
 export { RelayMetrics } from './lib/relay/metrics.js'
+export type { GenerationObserver, ResumeVia } from './lib/relay/metrics.js'
+export type { GenerationSummary } from './lib/relay/generation-report.js'
 export type { RelayStore, ChannelRetention, StoreLog } from './lib/relay/store.js'
 export { MemoryStore } from './lib/relay/stores/memory.js'
 export type { MemoryStoreOptions } from './lib/relay/stores/memory.js'
 
 // The upstream
 export { UpstreamClient, UpstreamError } from './lib/upstream/index.js'
-export type { ChatRequestBody, UpstreamClientOptions, UpstreamErrorCode, UpstreamEvent, UpstreamFormat, UpstreamModel } from './lib/upstream/index.js'
+export type { ChatRequestBody, StreamOptions, UpstreamClientOptions, UpstreamErrorCode, UpstreamEvent, UpstreamFormat, UpstreamModel, UpstreamReport } from './lib/upstream/index.js'

@@ -1,5 +1,5 @@
 import { buildApp } from './app.js'
-import { ConfigError, readConfig } from './lib/config.js'
+import { ConfigError, listenFailure, readConfig } from './lib/config.js'
 
 /**
  * The service entry: `npm start`. Listens on HOST:PORT and shuts down gracefully on
@@ -22,7 +22,8 @@ async function main (): Promise<void> {
   try {
     await app.listen({ port: config.port, host: config.host })
   } catch (err) {
-    const why = listenFailure(err as NodeJS.ErrnoException, config.port, config.host)
+    // The metrics listener's own failure comes as a ConfigError naming METRICS_PORT (app.ts).
+    const why = err instanceof ConfigError ? err.message : listenFailure(err as NodeJS.ErrnoException, config.port, config.host)
     if (why === undefined) throw err
     console.error(`fastify-llm-relay: ${why}`)
     await app.close()
@@ -41,18 +42,6 @@ async function main (): Promise<void> {
   }
   process.once('SIGTERM', () => stop('SIGTERM'))
   process.once('SIGINT', () => stop('SIGINT'))
-}
-
-/** A listen error the operator fixes with PORT or HOST, as one line (else `undefined`: a real crash). */
-function listenFailure (err: NodeJS.ErrnoException, port: number, host: string): string | undefined {
-  switch (err.code) {
-    case 'EADDRINUSE': return `port ${port} on ${host} is in use (set PORT)`
-    case 'EACCES': return `no permission to listen on port ${port} of ${host} (ports below 1024 need privileges: set PORT)`
-    case 'EADDRNOTAVAIL': return `${host} is not an address of this machine (set HOST)`
-    case 'ENOTFOUND':
-    case 'EAI_AGAIN': return `HOST ${host} does not resolve to an address (set HOST)`
-    default: return undefined
-  }
 }
 
 await main()

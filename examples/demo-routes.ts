@@ -15,6 +15,7 @@ import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } f
 import type { Channels } from '../lib/relay/channels.js'
 import { RelayError } from '../lib/relay/errors.js'
 import { openChannelStream } from '../plugins/channel-routes.js'
+import { SSE_CONNECTION_ROUTE } from '../plugins/connection-limit.js'
 import { sendError } from '../plugins/relay-http.js'
 import type { SseEvent } from '../lib/sse/index.js'
 
@@ -84,7 +85,8 @@ export const demoRoutes: FastifyPluginAsync<DemoRoutesOptions> = async (app, opt
   }
 
   // The writer style: push from a timer, stop it when the stream ends for any reason.
-  app.get('/demo/clock', async (_request, reply) => {
+  // Every demo stream counts against MAX_CONNECTIONS_PER_CLIENT (plugins/connection-limit.ts).
+  app.get('/demo/clock', SSE_CONNECTION_ROUTE, async (_request, reply) => {
     const stream = reply.sse()
     const tick = (): void => { stream.send({ event: 'time', data: { now: new Date().toISOString() } }).catch(() => {}) }
     tick()
@@ -95,6 +97,7 @@ export const demoRoutes: FastifyPluginAsync<DemoRoutesOptions> = async (app, opt
   // The iterable style: one character per event, each with its id, so a reader that drops is
   // given the rest of the text after its Last-Event-ID; the stream closes (done) at the end.
   app.get<{ Querystring: { text?: string } }>('/demo/typing', {
+    ...SSE_CONNECTION_ROUTE,
     schema: { querystring: { type: 'object', properties: { text: { type: 'string', minLength: 1, maxLength: 1000 } } } }
   }, async (request, reply) => {
     reply.sse(typeOut(request.query.text ?? TYPING_TEXT, lastEventIdOf(request) ?? 0, typingCharMs))
@@ -109,7 +112,7 @@ export const demoRoutes: FastifyPluginAsync<DemoRoutesOptions> = async (app, opt
     channels.publish('demo:ticker', { event: 'tick', data: { symbol, price: Math.round(price * 100) / 100, at: new Date().toISOString() } })
       .catch((err: unknown) => app.log.warn({ err }, 'demo ticker: publish failed'))
   }
-  app.get('/demo/ticker', async (request, reply) => {
+  app.get('/demo/ticker', SSE_CONNECTION_ROUTE, async (request, reply) => {
     if (ticker === undefined) {
       ticker = setInterval(tick, tickerIntervalMs)
       ticker.unref()
@@ -132,6 +135,7 @@ export const demoRoutes: FastifyPluginAsync<DemoRoutesOptions> = async (app, opt
     await channels.close(channel)
   }
   app.get<{ Params: { id: string } }>('/demo/orders/:id/progress', {
+    ...SSE_CONNECTION_ROUTE,
     schema: { params: { type: 'object', properties: { id: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' } } } }
   }, async (request, reply) => {
     const orderId = request.params.id

@@ -32,6 +32,8 @@ export interface RelayConfig {
   relayPublishKeys: string[]
   maxStreamsPerClient: number
   maxStreams: number
+  /** Open streams per client, of every kind (`MAX_CONNECTIONS_PER_CLIENT`); 0 = no limit; `undefined`: the plugin's default (twice MAX_STREAMS_PER_CLIENT, at least 16). */
+  maxConnectionsPerClient: number | undefined
   maxBodyBytes: number
   /** Fastify's `trustProxy` (`TRUST_PROXY`): unset = trust no proxy headers. */
   trustProxy: string | boolean | undefined
@@ -55,6 +57,10 @@ export interface RelayConfig {
   corsOrigins: string[]
   /** Whether those pages may send cookies along (`CORS_CREDENTIALS`). */
   corsCredentials: boolean
+  /** Bearer key `/metrics` asks for (`METRICS_KEY`); `undefined`: none. */
+  metricsKey: string | undefined
+  /** Port of a listener of its own for `/metrics` on HOST (`METRICS_PORT`), which the main port then does not serve; `undefined`: the main port. */
+  metricsPort: number | undefined
 }
 
 /** A configuration variable has a value the relay cannot use. The message names the variable. */
@@ -138,8 +144,14 @@ export function readConfig (env: Record<string, string | undefined> = process.en
     throw new ConfigError('CORS_CREDENTIALS=true needs the origins listed in CORS_ORIGINS (browsers refuse credentials with "*")')
   }
 
+  const port = int('PORT', 3000, 0, 65535)
+  const metricsPort = str('METRICS_PORT') === undefined ? undefined : int('METRICS_PORT', 0, 1, 65535)
+  if (metricsPort !== undefined && metricsPort === port) throw new ConfigError(`METRICS_PORT must differ from PORT (both ${port})`)
+  const metricsKey = str('METRICS_KEY')
+  if (metricsKey !== undefined && /\s/.test(metricsKey)) throw new ConfigError('METRICS_KEY must be one bearer token, without spaces')
+
   return {
-    port: int('PORT', 3000, 0, 65535),
+    port,
     host: str('HOST') ?? '127.0.0.1',
     upstreamUrl: upstreamUrl?.replace(/\/+$/, ''),
     upstreamApiKey: str('UPSTREAM_API_KEY'),
@@ -162,6 +174,7 @@ export function readConfig (env: Record<string, string | undefined> = process.en
     relayPublishKeys: list('RELAY_PUBLISH_KEYS'),
     maxStreamsPerClient: int('MAX_STREAMS_PER_CLIENT', 8, 1),
     maxStreams: int('MAX_STREAMS', 10_000, 1),
+    maxConnectionsPerClient: str('MAX_CONNECTIONS_PER_CLIENT') === undefined ? undefined : int('MAX_CONNECTIONS_PER_CLIENT', 0, 0),
     maxBodyBytes: int('MAX_BODY_BYTES', 1_048_576, 1),
     trustProxy: trust === undefined ? undefined : trust === 'true' ? true : trust,
     shutdownGraceMs: ms('SHUTDOWN_GRACE_MS', 10_000),
@@ -174,7 +187,24 @@ export function readConfig (env: Record<string, string | undefined> = process.en
     commitAfterMs: ms('COMMIT_AFTER_MS', 10_000),
     logLevel,
     corsOrigins,
-    corsCredentials
+    corsCredentials,
+    metricsKey,
+    metricsPort
+  }
+}
+
+/**
+ * A listen error the operator fixes with a variable (`PORT`/`METRICS_PORT`, `HOST`), as one line;
+ * `undefined` for anything else (a real crash).
+ */
+export function listenFailure (err: NodeJS.ErrnoException, port: number, host: string, portVariable = 'PORT'): string | undefined {
+  switch (err.code) {
+    case 'EADDRINUSE': return `port ${port} on ${host} is in use (set ${portVariable})`
+    case 'EACCES': return `no permission to listen on port ${port} of ${host} (ports below 1024 need privileges: set ${portVariable})`
+    case 'EADDRNOTAVAIL': return `${host} is not an address of this machine (set HOST)`
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN': return `HOST ${host} does not resolve to an address (set HOST)`
+    default: return undefined
   }
 }
 

@@ -5,6 +5,7 @@ import { RelayError } from '../lib/relay/errors.js'
 import type { EndReason, JournalEntry, JournalListener, Unsubscribe } from '../lib/relay/journal.js'
 import type { SseStream } from '../lib/sse/stream.js'
 import type { SseOptions } from '../lib/sse/types.js'
+import { SSE_CONNECTION_ROUTE } from './connection-limit.js'
 import { bearerOf, keyId } from './identify.js'
 import { sendError, sseListener, tagLogs, unsubscribeOnClose } from './relay-http.js'
 import type { StreamSettings } from './relay-http.js'
@@ -37,7 +38,7 @@ export async function channelRoutes (app: FastifyInstance, options: ChannelRoute
   const { channels, authorize } = options
   const publishKeys = new Set(options.publishKeys.map(keyId))
 
-  app.get<{ Params: { channel: string } }>('/channels/:channel/stream', { schema: { params: channelParams } }, async (request, reply) => {
+  app.get<{ Params: { channel: string } }>('/channels/:channel/stream', { schema: { params: channelParams }, ...SSE_CONNECTION_ROUTE }, async (request, reply) => {
     const { channel } = request.params
     const afterId = lastEventIdOf(request)
     if (authorize !== undefined && !await authorize(request, channel)) {
@@ -45,6 +46,7 @@ export async function channelRoutes (app: FastifyInstance, options: ChannelRoute
     }
     tagLogs(request, reply, { channel })
     const { stream, unsubscribe } = await openChannelStream(reply, channels, channel, afterId, options.sse)
+    if (afterId > 0) options.observer?.resumed('channel')
     unsubscribeOnClose(request, stream, unsubscribe, options.observer)
     return reply
   })

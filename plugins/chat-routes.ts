@@ -10,6 +10,7 @@ import type { Relay } from '../lib/relay/relay.js'
 import { applyPolicy } from '../lib/relay/request-policy.js'
 import type { RequestPolicy } from '../lib/relay/request-policy.js'
 import type { ChatRequestBody } from '../lib/upstream/types.js'
+import { SSE_CONNECTION_ROUTE } from './connection-limit.js'
 import type { PrepareRequest } from './options.js'
 import { sendError } from './relay-http.js'
 import { includeUsageOf } from './responder.js'
@@ -56,7 +57,7 @@ export async function chatRoutes (app: FastifyInstance, options: ChatRouteOption
   const schema = { body: chatBodySchema }
 
   if (options.start) {
-    app.post<{ Body: ChatRequestBody }>('/chat/stream', { schema }, async (request, reply) =>
+    app.post<{ Body: ChatRequestBody }>('/chat/stream', { schema, ...SSE_CONNECTION_ROUTE }, async (request, reply) =>
       await responder.commit(request, reply, await start(request, reply)))
 
     app.post<{ Body: ChatRequestBody }>('/chat', { schema }, async (request, reply) => {
@@ -66,14 +67,14 @@ export async function chatRoutes (app: FastifyInstance, options: ChatRouteOption
   }
 
   if (options.streams) {
-    app.get<{ Params: { streamId: string } }>('/chat/stream/:streamId', { schema: { params: streamParamsSchema } }, async (request, reply) =>
+    app.get<{ Params: { streamId: string } }>('/chat/stream/:streamId', { schema: { params: streamParamsSchema }, ...SSE_CONNECTION_ROUTE }, async (request, reply) =>
       await responder.resume(request, reply, request.params.streamId, request.relayOwner, lastEventIdOf(request)))
 
-    app.get<{ Params: { conversationId: string } }>('/conversations/:conversationId/stream', { schema: { params: conversationParamsSchema } }, async (request, reply) => {
+    app.get<{ Params: { conversationId: string } }>('/conversations/:conversationId/stream', { schema: { params: conversationParamsSchema }, ...SSE_CONNECTION_ROUTE }, async (request, reply) => {
       const afterId = lastEventIdOf(request)
       const streamId = await relay.findActive(request.params.conversationId, request.relayOwner)
       if (streamId === undefined) return reply.code(204).send()
-      return await responder.resume(request, reply, streamId, request.relayOwner, afterId)
+      return await responder.resume(request, reply, streamId, request.relayOwner, afterId, 'conversation')
     })
 
     app.delete<{ Params: { streamId: string } }>('/chat/stream/:streamId', { schema: { params: streamParamsSchema } }, async (request) =>
@@ -81,7 +82,8 @@ export async function chatRoutes (app: FastifyInstance, options: ChatRouteOption
   }
 
   if (options.completions) {
-    app.post<{ Body: ChatRequestBody }>('/chat/completions', { schema }, async (request, reply) => {
+    // Counted with or without `stream`: a client waiting for the whole answer holds its connection as long.
+    app.post<{ Body: ChatRequestBody }>('/chat/completions', { schema, ...SSE_CONNECTION_ROUTE }, async (request, reply) => {
       const generation = await start(request, reply)
       const model = responder.modelOf(request.body)
       if (request.body.stream !== true) return await collectCompletion(request, reply, generation, model)

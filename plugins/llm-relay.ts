@@ -14,6 +14,7 @@ import type { RelayStore, StoreLog } from '../lib/relay/store.js'
 import { MemoryStore } from '../lib/relay/stores/memory.js'
 import { UpstreamClient } from '../lib/upstream/client.js'
 import type { ChatRequestBody, UpstreamClientOptions } from '../lib/upstream/types.js'
+import { ConnectionLimiter, limitConnections } from './connection-limit.js'
 import type { ModelLister } from './models-route.js'
 import { PLUGIN_NAME, resolveOptions } from './options.js'
 import type { LlmRelayOptions, ResolvedOptions } from './options.js'
@@ -33,6 +34,8 @@ declare module 'fastify' {
     channels: Channels
     /** The relay's Prometheus metrics (`relayMetrics.registry`). Not decorated with `metrics: false`. */
     relayMetrics: RelayMetrics
+    /** Open connections of the streaming routes per client (`maxConnectionsPerClient`). */
+    relayConnections: ConnectionLimiter
   }
   interface FastifyReply {
     /**
@@ -86,7 +89,10 @@ async function llmRelayPlugin (fastify: FastifyInstance, options: LlmRelayOption
 
   fastify.decorate('relay', relay)
   if (channels !== undefined) fastify.decorate('channels', channels)
-  if (metrics !== undefined) fastify.decorate('relayMetrics', metrics)
+  if (metrics !== undefined) {
+    fastify.decorate('relayMetrics', metrics)
+    countResponses(fastify, metrics)
+  }
 
   // Every stream of the instance (channels, demos, the application's own) gets the same settings.
   if (!fastify.hasReplyDecorator('sse')) {
@@ -103,6 +109,12 @@ async function llmRelayPlugin (fastify: FastifyInstance, options: LlmRelayOption
     return responder.relay(this.request, this, body, replyOptions)
   })
 
+  const connections = new ConnectionLimiter(resolved.limits.maxConnectionsPerClient)
+  limitConnections(fastify, connections, resolved.identify !== undefined)
+  fastify.decorate('relayConnections', connections)
+
+  fastify.log.info(startupFields(resolved), 'llm relay started')
+
   if (resolved.routes !== false) {
     await registerRoutes(fastify, {
       routes: resolved.routes,
@@ -118,6 +130,55 @@ async function llmRelayPlugin (fastify: FastifyInstance, options: LlmRelayOption
       defaultModel: resolved.defaultModel,
       upstream: upstream as ModelLister | undefined
     })
+  }
+}
+
+/**
+ * `relay_http_responses_total{route,status}` for every route of the instance (the plugin is not
+ * encapsulated). Counted when the response closes, not in `onResponse`: an SSE stream the client
+ * left never finishes, and would not be counted there. The route is its pattern, never the URL
+ * (ids and query strings would make a series per request); `unmatched` for none.
+ */
+function countResponses (fastify: FastifyInstance, metrics: RelayMetrics): void {
+  fastify.addHook('onRequest', (request, reply, done) => {
+    const raw = reply.raw
+    raw.once('close', () => {
+      // A client that left before any answer: nginx's 499 ("client closed request").
+      metrics.responded(request.routeOptions.url ?? 'unmatched', raw.headersSent ? raw.statusCode : 499)
+    })
+    done()
+  })
+}
+
+/**
+ * What the startup line says (README "Logs and metrics"): where the answers come from and with
+ * which limits. Only the upstream's host: its URL's path and query may hold a secret (Azure
+ * deployments put keys there), and the key is never read here. The Redis is named by its kind
+ * only, for the same reason (a password in REDIS_URL).
+ */
+function startupFields (resolved: ResolvedOptions): Record<string, unknown> {
+  const given = resolved.upstream as Partial<UpstreamClientOptions & UpstreamStreamer> | undefined
+  const client = given !== undefined && typeof given.stream !== 'function' ? given : undefined
+  const redis = resolved.redis as Record<string, unknown> | undefined
+  const store = resolved.relay !== undefined || resolved.store !== undefined
+    ? 'custom'
+    : redis === undefined ? 'memory' : 'cluster' in redis ? 'redis-cluster' : 'sentinels' in redis ? 'redis-sentinel' : 'redis'
+  const { maxStreamsPerClient, maxStreams, maxConnectionsPerClient, maxDurationMs } = resolved.limits
+  return {
+    upstream: client?.url === undefined ? 'custom' : hostOf(client.url),
+    model: resolved.defaultModel,
+    format: client === undefined ? undefined : client.format ?? 'openai',
+    store,
+    limits: { maxStreamsPerClient, maxStreams, maxConnectionsPerClient, maxDurationMs }
+  }
+}
+
+/** The host (and port) of a URL, nothing else; `'invalid'` when it does not parse (the client refuses it next). */
+function hostOf (url: string): string {
+  try {
+    return new URL(url).host
+  } catch {
+    return 'invalid'
   }
 }
 

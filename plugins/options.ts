@@ -84,6 +84,13 @@ export interface LlmRelayOptions {
   maxStreamsPerClient?: number
   /** Concurrent generations on this instance; over it: 503. @default 10000 */
   maxStreams?: number
+  /**
+   * Open connections of the streaming routes per client on this instance (generation streams,
+   * resumes, channels, and any route with `config: { sseConnection: true }`); over it: 429; 0 = no limit.
+   * @default twice `maxStreamsPerClient`, at least 16 (each generation's stream and a resume of it, so
+   * raising the generation limit never leaves it out of reach)
+   */
+  maxConnectionsPerClient?: number
   /** A generation is closed with reason `timeout` after this; 0 = never. @default 600000 */
   maxDurationMs?: number
   /** How long a generation runs with no reader before its upstream is aborted. @default 15000 */
@@ -152,6 +159,7 @@ export interface ResolvedOptions {
   limits: {
     maxStreamsPerClient: number
     maxStreams: number
+    maxConnectionsPerClient: number
     maxDurationMs: number
     detachGraceMs: number
     retainMs: number
@@ -207,6 +215,7 @@ export function resolveOptions (options: LlmRelayOptions): ResolvedOptions {
   const { heartbeatMs, maxBufferedBytes, fastPath } = resolveSseOptions({ heartbeatMs: options.heartbeatMs, maxBufferedBytes: options.maxBufferedBytes, fastPath: options.fastPath }, WHERE)
   // The SSE option is `retry`; the message names this plugin's `retryMs`.
   const { retry } = resolveSseOptions({ retry: options.retryMs ?? SSE_DEFAULTS.retry }, `${WHERE}retryMs: `)
+  const maxStreamsPerClient = whole('maxStreamsPerClient', options.maxStreamsPerClient, 8, 1)
   return {
     upstream: upstream ?? undefined,
     store: store ?? undefined,
@@ -216,8 +225,9 @@ export function resolveOptions (options: LlmRelayOptions): ResolvedOptions {
     metrics: metrics ?? true,
     hooks: options.hooks ?? undefined,
     limits: {
-      maxStreamsPerClient: whole('maxStreamsPerClient', options.maxStreamsPerClient, 8, 1),
+      maxStreamsPerClient,
       maxStreams: whole('maxStreams', options.maxStreams, 10_000, 1),
+      maxConnectionsPerClient: whole('maxConnectionsPerClient', options.maxConnectionsPerClient, Math.max(16, 2 * maxStreamsPerClient), 0),
       maxDurationMs: whole('maxDurationMs', options.maxDurationMs, 600_000, 0, MAX_TIMER_MS),
       detachGraceMs: whole('detachGraceMs', options.detachGraceMs, 15_000, 0, MAX_TIMER_MS),
       retainMs: whole('retainMs', options.retainMs, 300_000, 1, MAX_TIMER_MS),

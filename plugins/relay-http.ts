@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { RelayError } from '../lib/relay/errors.js'
+import type { ResumeVia } from '../lib/relay/metrics.js'
 import type { EndReason, JournalEntry, JournalListener, Unsubscribe } from '../lib/relay/journal.js'
 import type { SseOptions } from '../lib/sse/types.js'
 import type { SseStream } from '../lib/sse/stream.js'
@@ -9,7 +10,8 @@ import { LazyChildLogger } from './lazy-logger.js'
 export interface StreamObserver {
   opened: () => void
   closed: (reason: string) => void
-  resumed: () => void
+  /** A reader resumed or re-attached, and by which route. */
+  resumed: (via: ResumeVia) => void
 }
 
 /** What the relay's routes share: the SSE options of every stream, and its metrics. */

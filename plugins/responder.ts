@@ -135,15 +135,17 @@ export class Responder {
   }
 
   /**
-   * A generation's stream for a reader that asks by id (resume, a second tab, another instance):
-   * from the first event, or after `afterId`. `404` when it is unknown, expired or not the owner's.
+   * A generation's stream for a reader that asks by id (resume, a second tab, another instance)
+   * or by conversation (`via`): from the first event, or after `afterId`. `404` when it is
+   * unknown, expired or not the owner's. Counted as a resume when it starts after an event, and
+   * always by conversation: that route only ever re-attaches (a page reload, another device).
    */
-  async resume (request: FastifyRequest, reply: FastifyReply, streamId: string, owner: string | null, afterId: number): Promise<FastifyReply> {
+  async resume (request: FastifyRequest, reply: FastifyReply, streamId: string, owner: string | null, afterId: number, via: 'stream' | 'conversation' = 'stream'): Promise<FastifyReply> {
     if (await this.#relay.find(streamId, owner) === undefined) throw notFound()
     tagLogs(request, reply, { streamId })
-    if (afterId > 0) {
-      request.log.info({ lastEventId: afterId }, 'stream resumed')
-      this.#settings.observer?.resumed()
+    if (afterId > 0 || via === 'conversation') {
+      request.log.info({ lastEventId: afterId, via }, 'stream resumed')
+      this.#settings.observer?.resumed(via)
     }
     return this.read(request, reply, streamId, afterId, RELAY_FORMAT)
   }

@@ -1,4 +1,4 @@
-import type { ChatRequestBody } from '../upstream/types.js'
+import type { ChatRequestBody, UpstreamEvent } from '../upstream/types.js'
 import type { RelayEvent } from './events.js'
 
 /** A tool call put together from its fragments. */
@@ -83,13 +83,7 @@ export class AnswerBuilder {
       reasoningChars += c.reasoning.length
       for (const call of c.toolCalls) chars += call.arguments.length + (call.name?.length ?? 0)
     }
-    // Reasoning is output the upstream bills as completion tokens.
-    const reasoning = Math.ceil(reasoningChars / 4)
-    const completion = Math.ceil(chars / 4) + reasoning
-    const prompt = Math.ceil(promptChars / 4)
-    const usage: Usage = { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion }
-    if (reasoning > 0) usage.reasoning_tokens = reasoning
-    return { usage, estimated: true }
+    return { usage: estimateUsage(chars, reasoningChars, promptChars), estimated: true }
   }
 
   private choice (index: number): AssembledChoice {
@@ -99,6 +93,66 @@ export class AnswerBuilder {
       this.choices.set(index, choice)
     }
     return choice
+  }
+}
+
+/**
+ * Usage estimated from characters: about four a token, the common rule of thumb for English
+ * text. Reasoning is output the upstream bills as completion tokens.
+ */
+export function estimateUsage (outputChars: number, reasoningChars: number, promptChars: number): Usage {
+  const reasoning = Math.ceil(reasoningChars / 4)
+  const completion = Math.ceil(outputChars / 4) + reasoning
+  const prompt = Math.ceil(promptChars / 4)
+  const usage: Usage = { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion }
+  if (reasoning > 0) usage.reasoning_tokens = reasoning
+  return usage
+}
+
+/**
+ * What a generation's log line and metrics need of its events, without keeping the text: counts
+ * by type, and the characters an estimate of the usage needs when the upstream sends none.
+ */
+export class OutputTally {
+  /** Answer text pieces (`delta` events): the upstream's content tokens. */
+  deltas = 0
+  reasoning = 0
+  toolCalls = 0
+  finishes = 0
+  usageEvents = 0
+  private chars = 0
+  private reasoningChars = 0
+  private usage: Usage | undefined
+
+  add (event: UpstreamEvent): void {
+    switch (event.type) {
+      case 'delta':
+        this.deltas++
+        this.chars += event.content.length
+        break
+      case 'reasoning':
+        this.reasoning++
+        this.reasoningChars += event.content.length
+        break
+      case 'tool_call':
+        this.toolCalls++
+        this.chars += event.arguments.length + (event.name?.length ?? 0)
+        break
+      case 'finish':
+        this.finishes++
+        break
+      case 'usage':
+        this.usageEvents++
+        this.usage = { prompt_tokens: event.prompt_tokens, completion_tokens: event.completion_tokens, total_tokens: event.total_tokens }
+        if (event.reasoning_tokens !== undefined) this.usage.reasoning_tokens = event.reasoning_tokens
+        break
+    }
+  }
+
+  /** The upstream's usage, or an estimate ({@link estimateUsage}) when it sent none. */
+  usageOrEstimate (body: ChatRequestBody): { usage: Usage, estimated: boolean } {
+    if (this.usage !== undefined) return { usage: this.usage, estimated: false }
+    return { usage: estimateUsage(this.chars, this.reasoningChars, promptChars(body)), estimated: true }
   }
 }
 

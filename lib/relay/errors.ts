@@ -34,6 +34,8 @@ export type RelayErrorCode =
   | 'publishing_disabled'
   /** The per-client limit (429) and the per-instance limit (503). */
   | 'too_many_streams'
+  /** The per-client limit on open streams of every kind (429). */
+  | 'too_many_connections'
   | 'server_busy'
   | 'shutting_down'
   /** The store (Redis) cannot serve, or is full, or could no longer read a journal (the reader may resume). */

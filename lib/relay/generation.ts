@@ -1,10 +1,11 @@
 import { UpstreamError } from '../upstream/types.js'
-import type { ChatRequestBody, UpstreamEvent } from '../upstream/types.js'
-import { AnswerBuilder, promptChars } from './answer.js'
+import type { ChatRequestBody, StreamOptions, UpstreamEvent, UpstreamReport } from '../upstream/types.js'
+import { AnswerBuilder, OutputTally, promptChars } from './answer.js'
 import type { AssembledChoice, Usage } from './answer.js'
 import { GenerationStopped, RelayError } from './errors.js'
 import type { StopReason } from './errors.js'
 import { DONE, errorData, eventData } from './events.js'
+import { logFinished, logUpstreamFailure } from './generation-report.js'
 import { makeEntry } from './journal.js'
 import type { EndReason } from './journal.js'
 import type { GenerationObserver } from './metrics.js'
@@ -12,12 +13,12 @@ import type { RelayStore } from './store.js'
 
 /** Anything that streams normalized upstream events: the upstream client, or a test double. */
 export interface UpstreamStreamer {
-  stream (body: ChatRequestBody, options: { signal: AbortSignal }): AsyncIterable<UpstreamEvent>
+  stream (body: ChatRequestBody, options: StreamOptions): AsyncIterable<UpstreamEvent>
   /**
    * Optional push form (the upstream client has it): `onEvent` is called synchronously per event,
    * which spares a promise and a generator step per token. Used instead of `stream` when present.
    */
-  consume?: (body: ChatRequestBody, options: { signal: AbortSignal }, onEvent: (event: UpstreamEvent) => void) => Promise<void>
+  consume?: (body: ChatRequestBody, options: StreamOptions, onEvent: (event: UpstreamEvent) => void) => Promise<void>
 }
 
 /** Who and what a generation is, as the application hooks see it. */
@@ -187,20 +188,27 @@ export class Generation {
     const { observer } = deps
     const eventHook = deps.hooks.onEvent
     let eventHookFailed = false
-    let last = performance.now()
+    const startedAt = performance.now()
+    let last = startedAt
+    let ttftMs: number | undefined
+    // For the log line and the metrics: counts, not text (README "Logs and metrics").
+    const tally = new OutputTally()
+    const report: UpstreamReport = { attempts: 0, status: undefined, model: undefined }
     // One closure per generation, called per event (synchronously from the socket's data
     // callback when the upstream offers `consume`).
     const onEvent = (event: UpstreamEvent): void => {
       if (!this.append(eventData(event))) throw new JournalFull()
       const now = performance.now()
       if (this.started) {
-        observer.token(now - last)
+        observer.token(now - last, event.type)
       } else {
         this.started = true
-        observer.firstToken(now - last)
+        ttftMs = now - last
+        observer.firstToken(ttftMs, event.type)
         this.resolveFirst()
       }
       last = now
+      tally.add(event)
       answer?.add(event)
       if (eventHook !== undefined) {
         try {
@@ -214,7 +222,7 @@ export class Generation {
     }
     try {
       await this.runStartHook()
-      const options = { signal: this.controller.signal }
+      const options = { signal: this.controller.signal, report }
       if (deps.upstream.consume !== undefined) {
         await deps.upstream.consume(info.body, options, onEvent)
       } else {
@@ -231,6 +239,9 @@ export class Generation {
         const failure = RelayError.from(err)
         error = { code: failure.code, message: failure.message }
         if (failure.code === 'internal') deps.log('error', 'generation failed', { streamId: info.streamId, err })
+        if (err instanceof UpstreamError) {
+          logUpstreamFailure(deps.log, { streamId: info.streamId, code: err.code, message: err.message, upstreamStatus: report.status, attempts: report.attempts, cause: err.cause })
+        }
         // Journaled too, so a reader attaching later (POST /v1/chat, resume) sees why.
         this.append(errorData(error.code, error.message), 'error')
         reason = 'error'
@@ -242,7 +253,23 @@ export class Generation {
       this.graceArmed = false
     }
     deps.store.end(info.streamId, reason)
-    observer.ended(reason, error?.code)
+    const { usage, estimated } = tally.usageOrEstimate(info.body)
+    const summary = {
+      streamId: info.streamId,
+      owner: info.owner,
+      model: report.model ?? (typeof info.body.model === 'string' ? info.body.model : 'unknown'),
+      reason,
+      errorCode: error?.code,
+      upstreamStatus: report.status,
+      attempts: report.attempts,
+      ttftMs,
+      durationMs: performance.now() - startedAt,
+      tokens: tally.deltas,
+      usage,
+      usageEstimated: estimated
+    }
+    observer.ended(summary)
+    logFinished(deps.log, summary)
     if (answer !== undefined) this.finish(answer, reason, error)
     return reason
   }

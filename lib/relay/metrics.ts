@@ -1,18 +1,26 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { Metric } from 'prom-client'
+import type { UpstreamEvent } from '../upstream/types.js'
+import type { GenerationSummary } from './generation-report.js'
 
-/** What a generation reports while it runs. Every method is cheap: some run once per token. */
+/** What a generation reports while it runs. Every method is cheap: some run once per event. */
 export interface GenerationObserver {
-  /** The first event, `ms` after the generation started. */
-  firstToken: (ms: number) => void
-  /** A later event, `ms` after the previous one. */
-  token: (gapMs: number) => void
-  /** A generation ended (`error` ones with the error's code). */
-  ended: (reason: string, errorCode: string | undefined) => void
+  /** The first event (of `type`), `ms` after the generation started. */
+  firstToken: (ms: number, type: UpstreamEvent['type']) => void
+  /** A later event (of `type`), `ms` after the previous one. */
+  token: (gapMs: number, type: UpstreamEvent['type']) => void
+  /** A generation ended: its reason, error, model, usage (README "Logs and metrics"). */
+  ended: (summary: GenerationSummary) => void
 }
+
+/** Where a reader resumed or re-attached (`relay_resumes_total{via}`). */
+export type ResumeVia = 'stream' | 'conversation' | 'channel'
 
 /** A do-nothing observer, for a relay built without metrics. */
 export const NO_OBSERVER: GenerationObserver = { firstToken () {}, token () {}, ended () {} }
+
+/** The upstream event types, each exposed from the start (at 0) in `relay_events_total`. */
+const EVENT_TYPES: ReadonlyArray<UpstreamEvent['type']> = ['delta', 'reasoning', 'tool_call', 'finish', 'usage']
 
 /** Sources of the gauges, read at scrape time (nothing to update on the hot path). */
 export interface MetricsSources {
@@ -60,6 +68,36 @@ class FastCounter extends FastMetric {
 
   reset (): void {
     this.value = 0
+  }
+}
+
+/**
+ * A counter with one label whose few values are known (event types), for the per-token path:
+ * one property increment on an object of fixed shape (half the cost of a Map's get and set).
+ */
+class FastLabelCounter extends FastMetric {
+  readonly type = 'counter'
+  private counts: Record<string, number>
+
+  constructor (name: string, help: string, private readonly label: string, private readonly known: readonly string[], registers: Registry[]) {
+    super(name, help, registers)
+    this.counts = this.zeros()
+  }
+
+  inc (value: string): void {
+    this.counts[value] = (this.counts[value] ?? 0) + 1
+  }
+
+  protected values (): Sample[] {
+    return Object.entries(this.counts).map(([value, count]) => ({ value: count, labels: { [this.label]: value } }))
+  }
+
+  reset (): void {
+    this.counts = this.zeros()
+  }
+
+  private zeros (): Record<string, number> {
+    return Object.fromEntries(this.known.map((value) => [value, 0]))
   }
 }
 
@@ -113,12 +151,15 @@ class FastHistogram extends FastMetric {
 export class RelayMetrics implements GenerationObserver {
   readonly registry = new Registry()
   private readonly tokens: FastCounter
+  private readonly events: FastLabelCounter
+  private readonly usage: Counter<'model' | 'kind' | 'estimated'>
+  private readonly responses: Counter<'route' | 'status'>
   private readonly ttft: Histogram
   private readonly gap: FastHistogram
   private readonly upstreamErrors: Counter<'code'>
   private readonly generationsEnded: Counter<'reason'>
   private readonly closes: Counter<'reason'>
-  private readonly resumesTotal: Counter
+  private readonly resumesTotal: Counter<'via'>
   private readonly slowConsumers: Counter
   private readonly storeErrors: Counter<'code'>
   private readonly connections: Gauge
@@ -126,7 +167,15 @@ export class RelayMetrics implements GenerationObserver {
   constructor (sources: MetricsSources) {
     const registers = [this.registry]
     collectDefaultMetrics({ register: this.registry })
-    this.tokens = new FastCounter('relay_tokens_total', 'Events relayed from the upstream (deltas, tool-call fragments, finish, usage)', registers)
+    this.tokens = new FastCounter('relay_tokens_total', 'Content tokens relayed from the upstream (answer text pieces: delta events)', registers)
+    this.events = new FastLabelCounter('relay_events_total', 'Events relayed from the upstream, by type (delta, reasoning, tool_call, finish, usage)', 'type', EVENT_TYPES, registers)
+    this.usage = new Counter({
+      name: 'relay_usage_tokens_total',
+      help: 'Tokens of finished generations by model and kind (prompt, completion, reasoning); estimated="true" where the upstream sent no usage',
+      labelNames: ['model', 'kind', 'estimated'],
+      registers
+    })
+    this.responses = new Counter({ name: 'relay_http_responses_total', help: 'HTTP responses by route pattern and status (499: the client left before an answer)', labelNames: ['route', 'status'], registers })
     this.ttft = new Histogram({
       name: 'relay_time_to_first_token_seconds',
       help: 'Generation start to its first upstream event',
@@ -142,7 +191,12 @@ export class RelayMetrics implements GenerationObserver {
     this.upstreamErrors = new Counter({ name: 'relay_upstream_errors_total', help: 'Generations that failed, by error code', labelNames: ['code'], registers })
     this.generationsEnded = new Counter({ name: 'relay_generations_total', help: 'Generations ended, by reason', labelNames: ['reason'], registers })
     this.closes = new Counter({ name: 'relay_stream_closes_total', help: 'Downstream streams closed, by reason (client = the reader left)', labelNames: ['reason'], registers })
-    this.resumesTotal = new Counter({ name: 'relay_resumes_total', help: 'Streams resumed with Last-Event-ID', registers })
+    this.resumesTotal = new Counter({
+      name: 'relay_resumes_total',
+      help: 'Readers that resumed or re-attached: a generation stream after an event id, a conversation\'s stream, a channel after an event id',
+      labelNames: ['via'],
+      registers
+    })
     this.slowConsumers = new Counter({ name: 'relay_slow_consumer_drops_total', help: 'Readers dropped for not reading (slow_consumer)', registers })
     this.storeErrors = new Counter({ name: 'relay_store_errors_total', help: 'Errors the store\'s Redis answered (not outages), by Redis error code', labelNames: ['code'], registers })
     this.connections = new Gauge({ name: 'relay_active_connections', help: 'Open downstream SSE streams', registers })
@@ -156,19 +210,35 @@ export class RelayMetrics implements GenerationObserver {
     new Gauge({ name: 'relay_journals', help: 'Journals held by this instance', registers, collect () { this.set(sources.journals?.() ?? 0) } }) // eslint-disable-line no-new
   }
 
-  firstToken (ms: number): void {
-    this.tokens.inc()
+  firstToken (ms: number, type: UpstreamEvent['type']): void {
+    this.counted(type)
     this.ttft.observe(ms / 1000)
   }
 
-  token (gapMs: number): void {
-    this.tokens.inc()
+  token (gapMs: number, type: UpstreamEvent['type']): void {
+    this.counted(type)
     this.gap.observe(gapMs / 1000)
   }
 
-  ended (reason: string, errorCode: string | undefined): void {
+  private counted (type: UpstreamEvent['type']): void {
+    this.events.inc(type)
+    if (type === 'delta') this.tokens.inc()
+  }
+
+  ended (summary: GenerationSummary): void {
+    const { reason, errorCode, model, usage } = summary
     this.generationsEnded.inc({ reason })
     if (errorCode !== undefined) this.upstreamErrors.inc({ code: errorCode })
+    const estimated = summary.usageEstimated ? 'true' : 'false'
+    // Completion tokens include the reasoning ones (as upstreams bill them): reasoning is a part, not an addition.
+    this.usage.inc({ model, kind: 'prompt', estimated }, usage.prompt_tokens)
+    this.usage.inc({ model, kind: 'completion', estimated }, usage.completion_tokens)
+    if (usage.reasoning_tokens !== undefined) this.usage.inc({ model, kind: 'reasoning', estimated }, usage.reasoning_tokens)
+  }
+
+  /** An HTTP response ended: `route` is the route's pattern (never the raw URL). */
+  responded (route: string, status: number): void {
+    this.responses.inc({ route, status: String(status) })
   }
 
   /** A downstream stream opened. */
@@ -188,8 +258,8 @@ export class RelayMetrics implements GenerationObserver {
     this.storeErrors.inc({ code })
   }
 
-  /** A reader resumed with `Last-Event-ID`. */
-  resumed (): void {
-    this.resumesTotal.inc()
+  /** A reader resumed (`Last-Event-ID`, `?lastEventId`) or re-attached (a conversation's stream). */
+  resumed (via: ResumeVia = 'stream'): void {
+    this.resumesTotal.inc({ via })
   }
 }

@@ -125,6 +125,11 @@ export class Attempt implements Dispatcher.DispatchHandler, EventSink {
     }
   }
 
+  /** The response's HTTP status; `undefined` before (or without) response headers. */
+  get status (): number | undefined {
+    return this.#status === 0 ? undefined : this.#status
+  }
+
   /** Stops reading the socket (a consumer that buffers is full); {@link resume} reads on. */
   pause (): void {
     if (this.state === READING) this.#controller?.pause()

@@ -8,7 +8,7 @@ import { resolveOptions } from './options.js'
 import type { ResolvedOptions } from './options.js'
 import { retryDelay, sleep } from './retry.js'
 import { UpstreamError } from './types.js'
-import type { ChatRequestBody, UpstreamClientOptions, UpstreamEvent } from './types.js'
+import type { ChatRequestBody, StreamOptions, UpstreamClientOptions, UpstreamEvent, UpstreamReport } from './types.js'
 
 /** Pool counters, to see that no request holds a socket after it ended. */
 export interface UpstreamClientStats {
@@ -68,8 +68,8 @@ export class UpstreamClient {
    * (never an UpstreamError, so an abort can be told from a failure). Leaving the `for await`
    * early aborts the request and frees its socket.
    */
-  stream (body: ChatRequestBody, options: { signal: AbortSignal }): AsyncIterable<UpstreamEvent> {
-    return this.#stream(body, options.signal)
+  stream (body: ChatRequestBody, options: StreamOptions): AsyncIterable<UpstreamEvent> {
+    return this.#stream(body, options.signal, options.report)
   }
 
   /**
@@ -79,19 +79,20 @@ export class UpstreamClient {
    * resolves when the answer is complete, rejects with an {@link UpstreamError} or the signal's
    * abort reason. An `onEvent` that throws stops the request, and `consume` rejects with that error.
    */
-  consume (body: ChatRequestBody, options: { signal: AbortSignal }, onEvent: (event: UpstreamEvent) => void): Promise<void> {
-    return this.#run(body, options.signal, onEvent, undefined)
+  consume (body: ChatRequestBody, options: StreamOptions, onEvent: (event: UpstreamEvent) => void): Promise<void> {
+    return this.#run(body, options.signal, onEvent, undefined, options.report)
   }
 
   /**
    * The one upstream loop, behind both `consume()` and `stream()`: an attempt, and after a
    * failure a backoff and the next attempt, until one completes or the failure is final (see
    * {@link #backoff}). `onAttempt` learns each attempt, so a consumer that buffers can pause its
-   * socket.
+   * socket; `report` learns the attempts, the last status and the model.
    */
-  async #run (body: ChatRequestBody, signal: AbortSignal, onEvent: (event: UpstreamEvent) => void, onAttempt: ((attempt: Attempt) => void) | undefined): Promise<void> {
+  async #run (body: ChatRequestBody, signal: AbortSignal, onEvent: (event: UpstreamEvent) => void, onAttempt: ((attempt: Attempt) => void) | undefined, report: UpstreamReport | undefined): Promise<void> {
     if (signal.aborted) throw abortReason(signal)
     const request = this.#request(body)
+    if (report !== undefined) report.model = request.model
     let attempt: Attempt | undefined
     const onAbort = (): void => attempt?.cancel(abortReason(signal))
     signal.addEventListener('abort', onAbort, { once: true })
@@ -109,8 +110,10 @@ export class UpstreamClient {
         const current = new Attempt(request, consumer)
         attempt = current
         onAttempt?.(current)
+        if (report !== undefined) report.attempts = retry + 1
         current.start()
         await ended
+        if (report !== undefined) report.status = current.status
         if (current.state === DONE) return
         // What `onEvent` threw ends the request too: it comes after a delivered event.
         await this.#backoff(retry, current.error, delivered, signal, request.deadline)
@@ -125,7 +128,7 @@ export class UpstreamClient {
    * `stream()` on the one loop: events wait in a queue for the consumer's pace; past
    * {@link HIGH_WATER} undelivered events the socket is paused until the consumer has read them.
    */
-  async * #stream (body: ChatRequestBody, signal: AbortSignal): AsyncGenerator<UpstreamEvent, void, undefined> {
+  async * #stream (body: ChatRequestBody, signal: AbortSignal, report: UpstreamReport | undefined): AsyncGenerator<UpstreamEvent, void, undefined> {
     if (signal.aborted) throw abortReason(signal)
     const queue: UpstreamEvent[] = []
     let head = 0
@@ -145,7 +148,7 @@ export class UpstreamClient {
       queue.push(event)
       if (queue.length - head > HIGH_WATER) attempt?.pause()
       notify()
-    }, (current) => { attempt = current }).then(
+    }, (current) => { attempt = current }, report).then(
       () => { outcome = { failed: false, error: undefined } },
       (error: unknown) => { outcome = { failed: true, error } }
     ).finally(notify)
@@ -170,10 +173,11 @@ export class UpstreamClient {
     }
   }
 
-  #request (body: ChatRequestBody): AttemptRequest {
+  #request (body: ChatRequestBody): AttemptRequest & { model: string | undefined } {
     const { format, model, apiKey, totalTimeoutMs } = this.#options
     const shape = buildRequest(format, body, model, apiKey)
     return {
+      model: typeof shape.body.model === 'string' ? shape.body.model : undefined,
       dispatcher: this.#pool,
       options: this.#options,
       path: this.#basePath + shape.path + this.#options.url.search,

@@ -7,11 +7,13 @@ export type {
   DeltaEvent,
   FinishEvent,
   ReasoningEvent,
+  StreamOptions,
   ToolCallEvent,
   UpstreamClientOptions,
   UpstreamErrorCode,
   UpstreamEvent,
   UpstreamFormat,
+  UpstreamReport,
   UsageEvent
 } from './types.js'
 export { parseRetryAfter } from './errors.js'

@@ -134,6 +134,26 @@ export class UpstreamError extends Error {
   }
 }
 
+/**
+ * What the client tells about one request while it runs, for the relay's log line and metrics:
+ * pass an object as `report` and read it once the request settled.
+ */
+export interface UpstreamReport {
+  /** Attempts made (1 + retries). */
+  attempts: number
+  /** HTTP status of the last attempt's response; `undefined` when none came (connect failure, DNS). */
+  status: number | undefined
+  /** The model the request named upstream (the body's, or the client's default). */
+  model: string | undefined
+}
+
+/** Options of one streamed request. */
+export interface StreamOptions {
+  signal: AbortSignal
+  /** Filled in as the request runs (attempts, status, model). */
+  report?: UpstreamReport | undefined
+}
+
 /** Wire formats the client can read. */
 export type UpstreamFormat = 'openai' | 'openai-responses' | 'anthropic'
 

@@ -42,3 +42,18 @@ t.test('a HOST that is no address of this machine: one line naming HOST', async 
   const line = oneLineFailure(t, await runRelayProcessToExit({ HOST: '192.0.2.1' }))
   t.equal(line, 'fastify-llm-relay: 192.0.2.1 is not an address of this machine (set HOST)')
 })
+
+t.test('METRICS_PORT in use: one line naming METRICS_PORT, not PORT', async (t) => {
+  const holder: Server = createServer()
+  await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { holder.close() })
+  const address = holder.address()
+  const port = typeof address === 'object' && address !== null ? address.port : 0
+  const line = oneLineFailure(t, await runRelayProcessToExit({ PORT: '0', METRICS_PORT: String(port) }))
+  t.equal(line, `fastify-llm-relay: port ${port} on 127.0.0.1 is in use (set METRICS_PORT)`)
+})
+
+t.test('METRICS_PORT equal to PORT, a METRICS_KEY with a space: one line each', async (t) => {
+  t.equal(oneLineFailure(t, await runRelayProcessToExit({ PORT: '3999', METRICS_PORT: '3999' })), 'fastify-llm-relay: METRICS_PORT must differ from PORT (both 3999)')
+  t.equal(oneLineFailure(t, await runRelayProcessToExit({ METRICS_KEY: 'two words' })), 'fastify-llm-relay: METRICS_KEY must be one bearer token, without spaces')
+})

@@ -31,12 +31,12 @@ t.test('/metrics, parsed as Prometheus text, shows the numbers moving', async (t
   t.ok(value(during, 'relay_active_generations') >= 1, 'an active generation')
 
   const after = await scrape(stack.relay.url)
-  t.ok(value(after, 'relay_tokens_total') >= 5, 'tokens counted (3 deltas, finish, usage)')
+  t.ok(value(after, 'relay_tokens_total') >= 5, 'content tokens: 3 deltas, and those of the live one so far')
   t.ok(value(after, 'relay_time_to_first_token_seconds') >= 1, 'first-token histogram observed')
   t.ok(value(after, 'relay_inter_token_gap_seconds') >= 4, 'gap histogram observed')
   t.equal(value(after, 'relay_generations_total', { reason: 'done' }), 1)
   t.equal(value(after, 'relay_upstream_errors_total', { code: 'upstream_unavailable' }), 1)
-  t.equal(value(after, 'relay_resumes_total'), 1)
+  t.equal(value(after, 'relay_resumes_total', { via: 'stream' }), 1)
   t.ok(value(after, 'relay_stream_closes_total', { reason: 'done' }) >= 2, 'closes by reason')
   t.ok(value(after, 'relay_stream_closes_total', { reason: 'client' }) >= 1, 'a reader that left')
   t.ok(value(after, 'relay_journal_bytes') > 0, 'journal size')
@@ -46,9 +46,9 @@ t.test('/metrics, parsed as Prometheus text, shows the numbers moving', async (t
 t.test('counts kept outside prom-client (tokens, gaps) are exposed when scraped and forgotten by a reset', async (t) => {
   const { RelayMetrics } = await import('../../lib/relay/metrics.js')
   const metrics = new RelayMetrics({ activeGenerations: () => 0 })
-  metrics.firstToken(120)
-  metrics.token(30)
-  metrics.token(2000)
+  metrics.firstToken(120, 'delta')
+  metrics.token(30, 'delta')
+  metrics.token(2000, 'delta')
   const families = new Map((parsePrometheusTextFormat(await metrics.registry.metrics()) as Family[]).map((f) => [f.name, f]))
   t.equal(value(families, 'relay_tokens_total'), 3)
   const gap = families.get('relay_inter_token_gap_seconds')?.metrics[0] as unknown as { count: string, sum: string, buckets: Record<string, string> }
@@ -57,7 +57,7 @@ t.test('counts kept outside prom-client (tokens, gaps) are exposed when scraped 
   t.equal(Number(gap.buckets['0.05']), 1, 'buckets are cumulative: 30 ms in 0.05')
   t.equal(Number(gap.buckets['+Inf'] ?? gap.count), 2)
 
-  metrics.token(10)
+  metrics.token(10, 'delta')
   metrics.registry.resetMetrics()
   const after = new Map((parsePrometheusTextFormat(await metrics.registry.metrics()) as Family[]).map((f) => [f.name, f]))
   t.equal(value(after, 'relay_tokens_total'), 0, 'a token counted before the reset is not added after it')
