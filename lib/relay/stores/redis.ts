@@ -51,6 +51,15 @@ export interface RedisStoreTuning {
    * instances wait for it (local readers are served from memory). @default 10
    */
   flushMs?: number
+  /**
+   * How long after Redis took a journal's end the journal is still checked after a failover, and
+   * written again (tail and end) where the new master lacks it: the master's last writes may not
+   * have reached the replica promoted in its place, and a failover is noticed only once it is
+   * detected and done (Sentinel's `down-after-milliseconds`, a Cluster's node timeout, then the
+   * election). Costs no memory (the entries are kept for `retainMs` anyway), only checks after a
+   * reconnect. At most `retainMs`. @default 60000
+   */
+  settleMs?: number
   /** Approximate cap on stream entries (batches) per journal, `XADD MAXLEN ~`. @default 100000 */
   maxStreamLength?: number
   /**
@@ -158,7 +167,8 @@ export class RedisStore implements RelayStore {
       flushMs: options.flushMs ?? 10,
       maxStreamLength: options.maxStreamLength ?? 100_000,
       maxPendingBytes: options.maxPendingBytes ?? 64 * 1024 * 1024,
-      onStop: (streamId, action) => this.#control.stop(streamId, action)
+      onStop: (streamId, action) => this.#control.stop(streamId, action),
+      settleMs: Math.min(options.settleMs ?? 60_000, retainMs)
     })
     this.#slots = new SlotCounts(ctx, this.#instances, slotTtlMs)
     this.#conversations = new Conversations(ctx, options.activeTtlMs ?? 86_400_000)
@@ -397,6 +407,7 @@ export class RedisStore implements RelayStore {
       this.#control.tick()
       this.#slots.retry()
       this.#writer.renewExpiries()
+      this.#writer.forgetSettled()
       this.#subscriptions.refresh()
       await Promise.all([this.#follower.tick(), this.#channels.renewExpiries()])
     } catch (err) {
