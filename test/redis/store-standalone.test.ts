@@ -153,3 +153,34 @@ t.test('a slot given back while Redis does not answer is given back once it does
   await waitUntil(async () => await b.acquireSlot('ip:5', 2) && await b.acquireSlot('ip:5', 2), 5000, 'both slots free on B')
   t.pass('both releases reached Redis once it answered')
 })
+
+t.test('a producer taken for dead (its lease lapsed: a paused process) that wakes up appends nothing after the producer_lost end, nor ends the journal again', async (t) => {
+  const leaseMs = 500
+  const [b] = await redisPair(t, redis, { leaseMs, renewMs: 100 })
+  // An instance whose lease is renewed once, then not again for an hour: as a process SIGSTOPped.
+  const paused = new RedisStore({ ...redis.connection, prefix: b.keys.prefix, leaseMs, renewMs: 3_600_000 } as RedisStoreOptions)
+  t.teardown(async () => { await paused.close() })
+  await paused.waitUntilReady()
+  await paused.create('g', META)
+  paused.append('g', [entry(1), entry(2), entry(3)])
+  const reader = collector()
+  b.subscribe('g', 0, reader)
+  await waitUntil(() => reader.reason !== undefined, 5000, 'B to end the journal of the dead producer')
+  t.same(reader.entries.map((e) => e.id), [1, 2, 3])
+  t.equal(reader.reason, 'producer_lost')
+
+  // The producer wakes up and goes on as if nothing happened.
+  t.equal(paused.append('g', [entry(4), entry(5)]), true, 'its local journal takes them (its local readers are its own)')
+  paused.end('g', 'done')
+  await waitUntil(() => paused.pendingEntries === 0, 3000, 'the producer to have flushed')
+  await sleep(200)
+  const admin = redis.admin() as Redis
+  const items = await admin.xrange(b.keys.log('g'), '-', '+')
+  t.same(items.map(([id]) => id), ['3-0', '3-1'], 'Redis holds the entries up to the end, then the end, and nothing after it')
+  t.equal(await admin.hget(b.keys.meta('g'), 'ended'), 'producer_lost', 'and the end readers got')
+  t.match(await b.state('g'), { lastId: 3, ended: 'producer_lost' })
+  const late = collector()
+  b.subscribe('g', 0, late)
+  await waitUntil(() => late.reason !== undefined, 5000, 'a late reader to end')
+  t.same([late.entries.map((e) => e.id), late.reason], [[1, 2, 3], 'producer_lost'], 'a reader from the start gets what the others got')
+})
