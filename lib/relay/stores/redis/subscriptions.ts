@@ -10,6 +10,8 @@ interface Channel {
   /** The node it is subscribed on (or waits to be). */
   node: NodeSubscriber | undefined
   subscribed: boolean
+  /** An SSUBSCRIBE is in flight. */
+  subscribing: boolean
   /** Called at every (re)subscription: anything published while it was not subscribed was missed. */
   onSubscribed: () => void
   waiters: Array<() => void>
@@ -51,7 +53,7 @@ export class Subscriptions {
   async add (name: string, onSubscribed: () => void): Promise<void> {
     let channel = this.#channels.get(name)
     if (channel === undefined) {
-      channel = { name, slot: keySlot(name), node: undefined, subscribed: false, onSubscribed, waiters: [] }
+      channel = { name, slot: keySlot(name), node: undefined, subscribed: false, subscribing: false, onSubscribed, waiters: [] }
       this.#channels.set(name, channel)
       this.#route(channel)
     }
@@ -80,7 +82,7 @@ export class Subscriptions {
     return [...this.#nodes.values()].map((n) => n.redis)
   }
 
-  /** Moves channels whose slot is now served by another node (Cluster). */
+  /** Moves channels whose slot is now served by another node (Cluster), and subscribes again those the server dropped. */
   refresh (): void {
     if (this.#closed) return
     for (const channel of this.#channels.values()) {
@@ -88,6 +90,8 @@ export class Subscriptions {
       if (node !== channel.node?.node) {
         this.#detach(channel)
         this.#route(channel)
+      } else if (!channel.subscribed && channel.node?.redis.status === 'ready') {
+        this.#subscribe(channel.node, channel)
       }
     }
   }
@@ -132,7 +136,18 @@ export class Subscriptions {
     this.#nodes.set(node, subscriber)
     redis.on('smessage', (channel: string, message: string) => this.#onMessage(channel, message))
     redis.on('ready', () => { for (const channel of subscriber.channels) this.#subscribe(subscriber, channel) })
-    redis.on('error', (err: Error) => { this.#ctx.health.failed(err, 'subscriber') })
+    redis.on('error', (err: Error) => {
+      const dropped = droppedChannel(err)
+      if (dropped === undefined) {
+        this.#ctx.health.failed(err, 'subscriber')
+        return
+      }
+      // The node no longer serves the channel's slot (a resharding moved it, or a failover):
+      // not an error; it is subscribed again where the slot is now.
+      const channel = this.#channels.get(dropped)
+      if (channel?.node === subscriber) channel.subscribed = false
+      this.#ctx.topology.refresh()
+    })
     redis.on('close', () => {
       for (const channel of subscriber.channels) channel.subscribed = false
       // The node may be gone for good (failed over): ask the Cluster where its slots went.
@@ -142,7 +157,9 @@ export class Subscriptions {
   }
 
   #subscribe (subscriber: NodeSubscriber, channel: Channel): void {
-    subscriber.redis.ssubscribe(channel.name).then(() => {
+    if (channel.subscribing) return
+    channel.subscribing = true
+    subscriber.redis.ssubscribe(channel.name).finally(() => { channel.subscribing = false }).then(() => {
       if (channel.node !== subscriber || this.#closed) return
       channel.subscribed = true
       const waiters = channel.waiters
@@ -155,4 +172,13 @@ export class Subscriptions {
       else this.#ctx.health.failed(err, 'subscribe')
     })
   }
+}
+
+/**
+ * The channel a node dropped by itself: when a slot leaves a node (resharding, failover), Redis
+ * sends its subscribers an `sunsubscribe` they did not ask for, which ioredis (5.x) reports as a
+ * command queue error naming that reply (`… Last reply: sunsubscribe,<channel>,<count>`).
+ */
+function droppedChannel (err: Error): string | undefined {
+  return /^Command queue state error\b.*Last reply: sunsubscribe,([^,]+),\d+$/s.exec(err.message)?.[1]
 }
