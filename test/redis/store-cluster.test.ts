@@ -6,6 +6,7 @@ import t from 'tap'
 import type { Redis } from 'ioredis'
 import { makeEntry } from '../../lib/relay/journal.js'
 import type { JournalEntry, JournalMeta } from '../../lib/relay/journal.js'
+import { RedisStore } from '../../lib/relay/stores/redis.js'
 import { keySlot, RedisKeys } from '../../lib/relay/stores/redis/keys.js'
 import { collector } from '../fixtures/journal-collector.js'
 import type { RunningRedis } from '../fixtures/redis.js'
@@ -81,4 +82,20 @@ t.test('a slot migrated to another master (resharding): writes follow MOVED, a r
   t.match(await b.state(other), { lastId: 0 }, 'a new journal of that partition is made on the new master')
   await waitUntil(() => a.ready && b.ready, 5000, 'both ready')
   t.same(errors, [], 'no Redis error counted (MOVED is followed, not an error)')
+})
+
+t.test('REDIS_URL naming a node of a Cluster: one error line naming REDIS_CLUSTER_NODES, never ready, starts refused', async (t) => {
+  const cluster = redis.cluster as RunningRedisCluster
+  const node = cluster.nodes[0] as RunningRedis
+  const lines: Array<{ level: string, msg: string }> = []
+  const store = new RedisStore({ url: `redis://:${cluster.password as string}@127.0.0.1:${node.port}`, prefix: 'misconfigured:', log: (level, msg) => lines.push({ level, msg }) })
+  t.teardown(async () => { await store.close() })
+  await waitUntil(() => lines.some((line) => line.level === 'error'), 5000, 'an error line')
+  await new Promise((resolve) => setTimeout(resolve, 1500))
+  const errors = lines.filter((line) => line.level === 'error').map((line) => line.msg)
+  t.equal(errors.length, 1, `one error line, once (${errors.join(' | ')})`)
+  t.match(errors[0], /^REDIS_URL names a node of a Redis Cluster .*REDIS_CLUSTER_NODES/)
+  t.notOk(errors[0]?.includes('\n'), 'on one line')
+  t.equal(store.ready, false, 'not ready')
+  await t.rejects(store.create('g', META), { code: 'store_unavailable', cause: { message: /REDIS_CLUSTER_NODES/ } }, 'a start is refused, saying why')
 })

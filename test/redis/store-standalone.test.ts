@@ -8,7 +8,9 @@ import { makeEntry } from '../../lib/relay/journal.js'
 import type { JournalEntry, JournalMeta } from '../../lib/relay/journal.js'
 import { RedisStore } from '../../lib/relay/stores/redis.js'
 import type { RedisStoreOptions } from '../../lib/relay/stores/redis.js'
+import { NO_SHARDED_PUBSUB } from '../../lib/relay/stores/redis/subscriptions.js'
 import { collector } from '../fixtures/journal-collector.js'
+import { startRedis } from '../fixtures/redis.js'
 import { startTopology } from '../fixtures/redis-topology.js'
 import { redisContract, redisPair } from '../fixtures/redis-contract.js'
 import { waitUntil } from '../fixtures/wait.js'
@@ -183,4 +185,18 @@ t.test('a producer taken for dead (its lease lapsed: a paused process) that wake
   b.subscribe('g', 0, late)
   await waitUntil(() => late.reason !== undefined, 5000, 'a late reader to end')
   t.same([late.entries.map((e) => e.id), late.reason], [[1, 2, 3], 'producer_lost'], 'a reader from the start gets what the others got')
+})
+
+t.test('a Redis without SSUBSCRIBE (as Redis 6 answers: unknown command): one error line saying Redis 7.0 or later is needed, never ready, starts refused', async (t) => {
+  const old = await startRedis({ args: ['--rename-command', 'SSUBSCRIBE', ''] })
+  t.teardown(async () => { await old.destroy() })
+  const lines: Array<{ level: string, msg: string }> = []
+  const store = new RedisStore({ url: old.url, log: (level, msg) => lines.push({ level, msg }) })
+  t.teardown(async () => { await store.close() })
+  await waitUntil(() => lines.some((line) => line.level === 'error'), 5000, 'an error line')
+  await sleep(1500)
+  t.same(lines.filter((line) => line.level === 'error').map((line) => line.msg), [NO_SHARDED_PUBSUB], 'one error line, once')
+  t.match(NO_SHARDED_PUBSUB, /Redis 7\.0 or later/)
+  t.equal(store.ready, false, 'not ready')
+  await t.rejects(store.create('g', META), { code: 'store_unavailable', cause: { message: NO_SHARDED_PUBSUB } }, 'a start is refused, saying why')
 })

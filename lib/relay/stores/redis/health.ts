@@ -51,6 +51,8 @@ export class Health {
   #lastProbe = -Infinity
   /** The store is closing: its connections end, which is no outage. */
   #closed = false
+  /** Why this store can never work as configured (see {@link misconfigured}). */
+  #misconfigured: string | undefined
 
   constructor (options: HealthOptions) {
     this.#options = options
@@ -65,7 +67,8 @@ export class Health {
     const now = performance.now()
     this.#failingUntil = Math.max(this.#failingUntil, now + this.#options.holdMs)
     const code = errorCode(err)
-    if (this.#closed) return code
+    // Closing: its connections end. Misconfigured: that one line says what is wrong.
+    if (this.#closed || this.#misconfigured !== undefined) return code
     if (code === undefined) {
       if (!this.#outageLogged) {
         this.#outageLogged = true
@@ -83,12 +86,29 @@ export class Health {
   }
 
   /**
+   * The deployment is not what the configuration says, or cannot serve the store (a Cluster node
+   * named as a single Redis, a Redis without sharded pub/sub): retrying will not help, the
+   * operator must. Logged once, as one line that says what to change; never ready after.
+   */
+  misconfigured (message: string): void {
+    if (this.#misconfigured !== undefined) return
+    this.#misconfigured = message
+    this.#options.log('error', message)
+  }
+
+  /** The message of {@link misconfigured}, once it was called. */
+  get misconfiguration (): string | undefined {
+    return this.#misconfigured
+  }
+
+  /**
    * Whether the `connected` connections are up, the `probed` ones up and answering, and nothing
    * failed lately; starts a probe when one is due. (A Cluster connects to a node on first use, and
    * refuses commands to a node still connecting: a probe connects it, and until it is up the
    * store is not ready.)
    */
   ready (connected: ReadonlyArray<{ status: string }>, probed: readonly Redis[]): boolean {
+    if (this.#misconfigured !== undefined) return false
     const now = performance.now()
     if (now - this.#lastProbe > this.#options.stallMs || probed.some((connection) => connection.status === 'wait')) this.#probe(probed)
     for (const connection of [...connected, ...probed]) if (connection.status !== 'ready') return false

@@ -169,10 +169,14 @@ export class Subscriptions {
     }, (err: unknown) => {
       // On a Cluster, MOVED is a slot served elsewhere now: the refresh it asks for moves the channel.
       if (this.#ctx.topology.cluster && err instanceof Error && /^(MOVED|ASK) /.test(err.message)) this.#ctx.topology.refresh()
+      else if (err instanceof Error && /^ERR unknown command .ssubscribe/i.test(err.message)) this.#ctx.health.misconfigured(NO_SHARDED_PUBSUB)
       else this.#ctx.health.failed(err, 'subscribe')
     })
   }
 }
+
+/** Why a Redis that refuses SSUBSCRIBE cannot serve the store. */
+export const NO_SHARDED_PUBSUB = 'Redis refuses SSUBSCRIBE (sharded pub/sub, Redis 7.0 or later): the relay needs Redis 7.0 or later, or Valkey; the store stays not ready'
 
 /**
  * The channel a node dropped by itself: when a slot leaves a node (resharding, failover), Redis
