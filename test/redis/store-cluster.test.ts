@@ -28,7 +28,7 @@ t.test('keys: one partition\'s keys and channel share a slot (the server\'s CLUS
   const admin = redis.cluster?.admin(redis.cluster.nodes[0] as RunningRedis) as Redis
   for (const name of ['abc', 'stream-XYZ_01', 'channel:orders.42', 'ip:127.0.0.1']) {
     const partition = keys.partitionOf(name)
-    const names = [keys.log(name), keys.meta(name), keys.notify(partition), keys.slots(name), keys.active(name), keys.control(name)]
+    const names = [keys.log(name), keys.meta(name), keys.notify(partition), keys.slots(name), keys.slotTimes(name), keys.active(name), keys.control(name)]
     const slots = await Promise.all(names.map(async (key) => await admin.cluster('KEYSLOT', key)))
     t.same(new Set(slots).size, 1, `${name}: every key and the channel of its partition in one slot`)
     t.equal(keySlot(names[0] as string), slots[0], 'computed as Redis computes it')

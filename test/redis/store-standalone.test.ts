@@ -200,3 +200,26 @@ t.test('a Redis without SSUBSCRIBE (as Redis 6 answers: unknown command): one er
   t.equal(store.ready, false, 'not ready')
   await t.rejects(store.create('g', META), { code: 'store_unavailable', cause: { message: NO_SHARDED_PUBSUB } }, 'a start is refused, saying why')
 })
+
+t.test('the count of an instance dead so long ago that it was forgotten is dropped too, though the client\'s hash was kept alive meanwhile', async (t) => {
+  // Short remembering: a dead instance is forgotten max(slotTtlMs, retainMs) + leaseMs + 2 renewMs = 2.2 s after its death.
+  const options = { leaseMs: 500, renewMs: 100, slotTtlMs: 1500, retainMs: 1000 }
+  const [a] = await redisPair(t, redis, options)
+  const crashed = new RedisStore({ ...redis.connection, prefix: a.keys.prefix, ...options, renewMs: 3_600_000 } as RedisStoreOptions)
+  t.teardown(async () => { await crashed.close() })
+  await crashed.waitUntilReady()
+  t.equal(await crashed.acquireSlot('ip:11', 3), true)
+  t.equal(await crashed.acquireSlot('ip:11', 3), true)
+  const admin = redis.admin() as Redis
+  const counts = a.keys.slots('ip:11')
+  // Nobody of this client starts anything until the dead instance is forgotten, while the hash
+  // lives on (as a generation of this client ending elsewhere would renew it).
+  const keepAlive = setInterval(() => { void admin.pexpire(counts, 60_000).catch(() => {}) }, 200)
+  t.teardown(() => clearInterval(keepAlive))
+  await waitUntil(async () => await admin.zscore(a.keys.instances, crashed.instanceId) === null, 10_000, 'the dead instance to be forgotten')
+  t.equal(await admin.hget(counts, crashed.instanceId), '2', 'its count is still in the hash')
+  const taken = [await a.acquireSlot('ip:11', 3), await a.acquireSlot('ip:11', 3), await a.acquireSlot('ip:11', 3)]
+  t.same(taken, [true, true, true], 'the client has its 3 slots: the forgotten instance\'s 2 are not counted')
+  t.equal(await admin.hget(counts, crashed.instanceId), null, 'and its count is gone from the hash')
+  t.equal(await a.acquireSlot('ip:11', 3), false, 'the limit still holds')
+})
