@@ -70,36 +70,13 @@ redis.call('PEXPIRE', KEYS[2], ARGV[3])
 return 1`
   },
   /**
-   * KEYS: meta, log; ARGV: max stream length, batch id (or ''), end reason (or ''), end id,
-   * expiry ms (or 0), then the batch's fields. A producer's write to its journal, only while the
-   * journal has not ended: another instance that took the producer for dead (its lease lapsed:
-   * a paused or cut-off process) may have ended it as producer_lost, and readers got that end;
-   * a producer that wakes up must add nothing after it. Appends the batch (one already there,
-   * a retried write, is skipped), then the end (marker, `ended`), then sets both keys' expiry.
-   * Returns false, or the reason the journal had ended with (nothing written).
-   */
-  relayWrite: {
-    numberOfKeys: 2,
-    lua: `local ended = redis.call('HGET', KEYS[1], 'ended')
-if ended then return ended end
-if ARGV[2] ~= '' then
-  local added = redis.pcall('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], ARGV[2], unpack(ARGV, 6))
-  if type(added) == 'table' and added.err and not string.find(added.err, 'equal or smaller', 1, true) then return added end
-end
-if ARGV[3] ~= '' then
-  redis.call('XADD', KEYS[2], ARGV[4], 'end', ARGV[3])
-  redis.call('HSET', KEYS[1], 'ended', ARGV[3])
-end
-if ARGV[5] ~= '0' then
-  redis.call('PEXPIRE', KEYS[1], ARGV[5])
-  redis.call('PEXPIRE', KEYS[2], ARGV[5])
-end
-return false`
-  },
-  /**
    * KEYS: meta, log; ARGV: retention ms, reason, lostOnly. Ends a journal in Redis (end marker
    * after its last entry, `ended` in meta, retention expiry) unless it has ended already. With
    * lostOnly = 1 (its producer instance died) channels, which have no producer, are left open.
+   * The stream's last id is then set to the highest there is, so nothing can be added after the
+   * end: a producer taken for dead (its lease lapsed: a paused process) that wakes up gets an
+   * error for its writes (see isClosedStream in codec.ts) instead of appending after the end its
+   * readers got, and its own end does not replace this one (it is written with HSETNX).
    * Returns the reason the journal ended with, `gone` when it is unknown (expired), or false.
    */
   relayEnd: {
@@ -116,6 +93,7 @@ if top then
   last = ms
 end
 redis.call('XADD', KEYS[2], last .. '-1', 'end', ARGV[2])
+redis.call('XSETID', KEYS[2], '18446744073709551615-18446744073709551615')
 redis.call('HSET', KEYS[1], 'ended', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 redis.call('PEXPIRE', KEYS[2], ARGV[1])
@@ -223,7 +201,6 @@ export interface ScriptCommands {
 
 /** The same commands queued on a pipeline. */
 export interface ScriptPipeline extends ChainableCommander {
-  relayWrite (meta: string, log: string, maxLength: Arg, batchId: string, reason: string, endId: string, expiryMs: Arg, ...fields: string[]): ScriptPipeline
   relayEnd (meta: string, log: string, retainMs: Arg, reason: string, lostOnly: 0 | 1): ScriptPipeline
   relayPublish (meta: string, log: string, ...args: Arg[]): ScriptPipeline
   relayReseedChannel (meta: string, log: string, lastId: Arg, ttlMs: Arg): ScriptPipeline

@@ -1,6 +1,6 @@
 import type { EndReason, JournalEntry, JournalMeta } from '../../journal.js'
 import type { MemoryStore } from '../memory.js'
-import { batchFields, isAlreadyWritten, journalIdOf } from './codec.js'
+import { batchFields, isAlreadyWritten, isClosedStream, journalIdOf } from './codec.js'
 import type { StreamItem } from './codec.js'
 import { backoffMs, groupOf, run } from './context.js'
 import type { RedisContext, Replies } from './context.js'
@@ -25,9 +25,6 @@ export interface WriterOptions {
    */
   settleMs: number
 }
-
-/** Most journal entries per write (a stream entry): the script's arguments stay within Lua's limits. */
-const ENTRIES_PER_WRITE = 1000
 
 /** A journal produced on this instance, as far as Redis knows it. */
 interface Produced {
@@ -65,7 +62,7 @@ interface Group {
 /**
  * Writes the journals produced here to Redis. `append` queues entries (local readers were served
  * from memory already); on the next turn, or `flushMs` after the previous flush started if that
- * is later, each group with something queued goes out as one pipeline: one write per journal (a
+ * is later, each group with something queued goes out as one pipeline: one XADD per journal (a
  * batch per stream entry, see codec.ts), the end of those that ended, and one notification for
  * the group's followers. One pipeline per group in flight at a time, so a slow round trip makes
  * the next batch bigger instead of reordering writes; a group that failed is retried with backoff
@@ -292,17 +289,13 @@ export class JournalWriter {
     while ([...this.#groups.values()].some((g) => g.inFlight)) await new Promise((resolve) => setTimeout(resolve, 5))
   }
 
-  /**
-   * One pipeline for a group: for each dirty journal, one conditional write (see `relayWrite` in
-   * scripts.ts: its batch, expiry and end, unless the journal ended in Redis meanwhile), then one
-   * notification. Rejects when the round trip failed.
-   */
+  /** One pipeline for a group: each dirty journal's batch, expiry, end; then one notification. Rejects when the round trip failed. */
   async #flushGroup (group: Group): Promise<void> {
     const { keys, retainMs } = this.#ctx
     const journals = [...group.dirty]
     group.dirty.clear()
     const pipeline = pipelineOf(this.#ctx.cmd)
-    const sent: Array<{ journal: Produced, entries: JournalEntry[], reason: string, renewed: boolean, first: number, count: number }> = []
+    const sent: Array<{ journal: Produced, entries: JournalEntry[], ending: boolean, renewed: boolean, first: number, count: number }> = []
     const notified: string[] = []
     let index = 0
     for (const journal of journals) {
@@ -313,27 +306,31 @@ export class JournalWriter {
       journal.pending = []
       this.#pendingBytes -= journal.pendingBytes
       journal.pendingBytes = 0
-      const last = entries[entries.length - 1]
-      // A journal cut from Redis ends there as an error: its remote readers must not take a
-      // cut answer for a finished one.
-      const reason = journal.end === undefined ? '' : journal.cut ? 'error' : journal.end
-      // The log's first batch gives it its expiry; then it is renewed once per half expiry.
-      const renewed = reason === '' && (journal.renewAt === 0 || (journal.writtenId === 0 && last !== undefined))
-      const expiryMs = reason !== '' ? retainMs : renewed ? this.openTtlMs : 0
-      const endId = `${last?.id ?? journal.writtenId}-1`
       const first = index
-      // Slices bound a script's arguments (Lua's unpack has a stack limit): a rewrite may be a whole journal.
-      for (let start = 0; start < entries.length || start === 0; start += ENTRIES_PER_WRITE) {
-        const slice = entries.slice(start, start + ENTRIES_PER_WRITE)
-        const final = start + ENTRIES_PER_WRITE >= entries.length
-        const batchId = slice.length === 0 ? '' : `${(slice[slice.length - 1] as JournalEntry).id}-0`
-        if (batchId === '' && !final) continue
-        if (batchId === '' && reason === '' && expiryMs === 0) break
-        pipeline.relayWrite(meta, log, this.#options.maxStreamLength, batchId, final ? reason : '', endId, final ? expiryMs : 0, ...batchFields(slice))
+      const last = entries[entries.length - 1]
+      if (last !== undefined) {
+        pipeline.xadd(log, 'MAXLEN', '~', this.#options.maxStreamLength, `${last.id}-0`, ...batchFields(entries))
         index++
       }
-      if (last !== undefined || reason !== '') notified.push(streamId)
-      sent.push({ journal, entries, reason, renewed, first, count: index - first })
+      const ending = journal.end !== undefined
+      const renewed = !ending && (journal.renewAt === 0 || (journal.writtenId === 0 && last !== undefined))
+      if (ending) {
+        // A journal cut from Redis ends there as an error: its remote readers must not take a
+        // cut answer for a finished one.
+        const reason = journal.cut ? 'error' : journal.end as EndReason
+        pipeline.xadd(log, `${last?.id ?? journal.writtenId}-1`, 'end', reason)
+          // Not over an end another instance wrote (it took this one for dead, see relayEnd).
+          .hsetnx(meta, 'ended', reason)
+          .pexpire(log, retainMs)
+          .pexpire(meta, retainMs)
+        index += 4
+      } else if (renewed) {
+        // The log's first batch gives it its expiry; then it is renewed once per half expiry.
+        pipeline.pexpire(log, this.openTtlMs).pexpire(meta, this.openTtlMs)
+        index += 2
+      }
+      if (last !== undefined || ending) notified.push(streamId)
+      sent.push({ journal, entries, ending, renewed, first, count: index - first })
     }
     if (notified.length > 0) pipeline.spublish(keys.notify(group.id), notified.join(' '))
     let replies: Replies
@@ -344,14 +341,15 @@ export class JournalWriter {
       throw err
     }
     let failedErr: Error | undefined
-    for (const { journal, entries, reason, renewed, first, count } of sent) {
+    for (const { journal, entries, ending, renewed, first, count } of sent) {
       let err: Error | undefined
-      let endedAs: string | undefined
-      for (let i = first; i < first + count && err === undefined && endedAs === undefined; i++) {
-        const [replyErr, reply] = replies[i] ?? [null, null]
-        // A batch Redis already has: a reply lost to a reconnect, written before.
-        if (replyErr != null && !isAlreadyWritten(replyErr)) err = replyErr
-        else if (typeof reply === 'string') endedAs = reply
+      for (let i = first; i < first + count && err === undefined; i++) {
+        const reply = replies[i]?.[0]
+        // Another instance ended it (it took this one for dead) and closed its stream: nothing
+        // was added; the check before the next write finds that end and stops writing it.
+        if (reply != null && isClosedStream(reply)) group.verify = true
+        // A batch (or end marker) Redis already has: a reply lost to a reconnect, written before.
+        else if (reply != null && !isAlreadyWritten(reply)) err = reply
       }
       if (err !== undefined) {
         failedErr ??= err
@@ -359,16 +357,9 @@ export class JournalWriter {
         continue
       }
       const last = entries[entries.length - 1]
-      if (endedAs !== undefined && endedAs !== reason) {
-        // Nothing was written: another instance ended it (it took this one for dead), readers got that end.
-        this.#ctx.log('warn', 'a journal produced here was ended in Redis by another instance (this one was taken for dead): nothing more of it is written', { streamId: journal.streamId, ended: endedAs })
-        this.#forget(journal.streamId)
-        continue
-      }
-      // Written; or ended by this very write whose reply was lost (so everything before it was written too).
       if (last !== undefined) journal.writtenId = last.id
       if (renewed) journal.renewAt = performance.now() + this.openTtlMs / 2
-      if (reason !== '') this.#settle(journal)
+      if (ending) this.#settle(journal)
     }
     // A command Redis refused (not the round trip): the others are written; those go again after a backoff.
     if (failedErr !== undefined) throw failedErr
