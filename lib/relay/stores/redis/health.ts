@@ -7,7 +7,10 @@ import type { StoreLog } from '../../store.js'
  * wrong type, a command this topology refuses). Outages are ioredis's connection errors and
  * timeouts, and the replies of a server or cluster in transition.
  */
-const OUTAGE_CODES = new Set(['LOADING', 'MASTERDOWN', 'CLUSTERDOWN', 'TRYAGAIN', 'READONLY', 'BUSY'])
+// ASK: a Cluster slot is being migrated and this key has moved already; pipelines do not follow
+// it (single commands do), so the write is retried after a backoff, by which time the slot has
+// been handed over (MOVED, which they follow).
+const OUTAGE_CODES = new Set(['LOADING', 'MASTERDOWN', 'CLUSTERDOWN', 'TRYAGAIN', 'READONLY', 'BUSY', 'ASK'])
 const OUTAGE_MESSAGES = /^(Connection is closed|Stream isn't writeable|Command timed out|Cluster isn't ready|Cluster is ended|Failed to refresh slots cache|None of (the )?startup nodes|All sentinels are unreachable|Reached the max retries|Too many Cluster redirections)/
 const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNABORTED'])
 
@@ -72,7 +75,7 @@ export class Health {
     if (code === undefined) {
       if (!this.#outageLogged) {
         this.#outageLogged = true
-        this.#options.log('warn', 'Redis unavailable: new generations are refused until it is back; running ones stream locally', { err: (err as Error).message })
+        this.#options.log('warn', 'Redis unavailable: new generations are refused until it is back; running ones stream locally', { err: (err as Error).message, context })
       }
       return undefined
     }
