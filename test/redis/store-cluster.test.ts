@@ -82,7 +82,7 @@ t.test('a slot migrated to another master (resharding): writes follow MOVED (and
   await waitUntil(() => reader.reason !== undefined, 15_000, 'B\'s reader to end')
   const took = Date.now() - movedAt
   t.same([reader.entries.map((e) => e.id), reader.reason], [[1, 2, 3, 4, 5, 6], 'done'], 'every entry once, then done')
-  t.ok(took < 1500, `within ${took} ms (its notifications followed the slot: no wait for the 5-s refresh of the slot map or the 5-s poll)`)
+  t.ok(took < 2500, `within ${took} ms (its notifications followed the slot: no wait for the 5-s poll)`)
   t.same(await b.state(id), { meta: META, lastId: 6, ended: 'done' }, 'the journal is whole on its new master')
   const other = Array.from({ length: 10_000 }, (_, i) => `again-${i}`).find((name) => a.keys.partitionOf(name) === a.keys.partitionOf(id)) as string
   await a.create(other, META)

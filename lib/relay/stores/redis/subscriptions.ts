@@ -10,8 +10,11 @@ interface Channel {
   /** The node it is subscribed on (or waits to be). */
   node: NodeSubscriber | undefined
   subscribed: boolean
-  /** An SSUBSCRIBE is in flight. */
-  subscribing: boolean
+  /**
+   * The node an SSUBSCRIBE is in flight on. (One sent to a node that has just dropped the
+   * channel may never be answered: ioredis took that node's notice for another reply.)
+   */
+  subscribing: NodeSubscriber | undefined
   /** Called at every (re)subscription: anything published while it was not subscribed was missed. */
   onSubscribed: () => void
   waiters: Array<() => void>
@@ -53,7 +56,7 @@ export class Subscriptions {
   async add (name: string, onSubscribed: () => void): Promise<void> {
     let channel = this.#channels.get(name)
     if (channel === undefined) {
-      channel = { name, slot: keySlot(name), node: undefined, subscribed: false, subscribing: false, onSubscribed, waiters: [] }
+      channel = { name, slot: keySlot(name), node: undefined, subscribed: false, subscribing: undefined, onSubscribed, waiters: [] }
       this.#channels.set(name, channel)
       this.#route(channel)
     }
@@ -157,9 +160,9 @@ export class Subscriptions {
   }
 
   #subscribe (subscriber: NodeSubscriber, channel: Channel): void {
-    if (channel.subscribing) return
-    channel.subscribing = true
-    subscriber.redis.ssubscribe(channel.name).finally(() => { channel.subscribing = false }).then(() => {
+    if (channel.subscribing === subscriber) return
+    channel.subscribing = subscriber
+    subscriber.redis.ssubscribe(channel.name).finally(() => { if (channel.subscribing === subscriber) channel.subscribing = undefined }).then(() => {
       if (channel.node !== subscriber || this.#closed) return
       channel.subscribed = true
       const waiters = channel.waiters
