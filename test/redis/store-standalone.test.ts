@@ -8,7 +8,9 @@ import { makeEntry } from '../../lib/relay/journal.js'
 import type { JournalEntry, JournalMeta } from '../../lib/relay/journal.js'
 import { RedisStore } from '../../lib/relay/stores/redis.js'
 import type { RedisStoreOptions } from '../../lib/relay/stores/redis.js'
+import { NO_SHARDED_PUBSUB } from '../../lib/relay/stores/redis/subscriptions.js'
 import { collector } from '../fixtures/journal-collector.js'
+import { startRedis } from '../fixtures/redis.js'
 import { startTopology } from '../fixtures/redis-topology.js'
 import { redisContract, redisPair } from '../fixtures/redis-contract.js'
 import { waitUntil } from '../fixtures/wait.js'
@@ -152,4 +154,72 @@ t.test('a slot given back while Redis does not answer is given back once it does
   }
   await waitUntil(async () => await b.acquireSlot('ip:5', 2) && await b.acquireSlot('ip:5', 2), 5000, 'both slots free on B')
   t.pass('both releases reached Redis once it answered')
+})
+
+t.test('a producer taken for dead (its lease lapsed: a paused process) that wakes up appends nothing after the producer_lost end, nor ends the journal again', async (t) => {
+  const leaseMs = 500
+  const [b] = await redisPair(t, redis, { leaseMs, renewMs: 100 })
+  // An instance whose lease is renewed once, then not again for an hour: as a process SIGSTOPped.
+  const paused = new RedisStore({ ...redis.connection, prefix: b.keys.prefix, leaseMs, renewMs: 3_600_000 } as RedisStoreOptions)
+  t.teardown(async () => { await paused.close() })
+  await paused.waitUntilReady()
+  await paused.create('g', META)
+  paused.append('g', [entry(1), entry(2), entry(3)])
+  const reader = collector()
+  b.subscribe('g', 0, reader)
+  await waitUntil(() => reader.reason !== undefined, 5000, 'B to end the journal of the dead producer')
+  t.same(reader.entries.map((e) => e.id), [1, 2, 3])
+  t.equal(reader.reason, 'producer_lost')
+
+  // The producer wakes up and goes on as if nothing happened.
+  t.equal(paused.append('g', [entry(4), entry(5)]), true, 'its local journal takes them (its local readers are its own)')
+  paused.end('g', 'done')
+  await waitUntil(() => paused.pendingEntries === 0, 3000, 'the producer to have flushed')
+  await sleep(200)
+  const admin = redis.admin() as Redis
+  const items = await admin.xrange(b.keys.log('g'), '-', '+')
+  t.same(items.map(([id]) => id), ['3-0', '3-1'], 'Redis holds the entries up to the end, then the end, and nothing after it')
+  t.equal(await admin.hget(b.keys.meta('g'), 'ended'), 'producer_lost', 'and the end readers got')
+  t.match(await b.state('g'), { lastId: 3, ended: 'producer_lost' })
+  const late = collector()
+  b.subscribe('g', 0, late)
+  await waitUntil(() => late.reason !== undefined, 5000, 'a late reader to end')
+  t.same([late.entries.map((e) => e.id), late.reason], [[1, 2, 3], 'producer_lost'], 'a reader from the start gets what the others got')
+})
+
+t.test('a Redis without SSUBSCRIBE (as Redis 6 answers: unknown command): one error line saying Redis 7.0 or later is needed, never ready, starts refused', async (t) => {
+  const old = await startRedis({ args: ['--rename-command', 'SSUBSCRIBE', ''] })
+  t.teardown(async () => { await old.destroy() })
+  const lines: Array<{ level: string, msg: string }> = []
+  const store = new RedisStore({ url: old.url, log: (level, msg) => lines.push({ level, msg }) })
+  t.teardown(async () => { await store.close() })
+  await waitUntil(() => lines.some((line) => line.level === 'error'), 5000, 'an error line')
+  await sleep(1500)
+  t.same(lines.filter((line) => line.level === 'error').map((line) => line.msg), [NO_SHARDED_PUBSUB], 'one error line, once')
+  t.match(NO_SHARDED_PUBSUB, /Redis 7\.0 or later/)
+  t.equal(store.ready, false, 'not ready')
+  await t.rejects(store.create('g', META), { code: 'store_unavailable', cause: { message: NO_SHARDED_PUBSUB } }, 'a start is refused, saying why')
+})
+
+t.test('the count of an instance dead so long ago that it was forgotten is dropped too, though the client\'s hash was kept alive meanwhile', async (t) => {
+  // Short remembering: a dead instance is forgotten max(slotTtlMs, retainMs) + leaseMs + 2 renewMs = 2.2 s after its death.
+  const options = { leaseMs: 500, renewMs: 100, slotTtlMs: 1500, retainMs: 1000 }
+  const [a] = await redisPair(t, redis, options)
+  const crashed = new RedisStore({ ...redis.connection, prefix: a.keys.prefix, ...options, renewMs: 3_600_000 } as RedisStoreOptions)
+  t.teardown(async () => { await crashed.close() })
+  await crashed.waitUntilReady()
+  t.equal(await crashed.acquireSlot('ip:11', 3), true)
+  t.equal(await crashed.acquireSlot('ip:11', 3), true)
+  const admin = redis.admin() as Redis
+  const counts = a.keys.slots('ip:11')
+  // Nobody of this client starts anything until the dead instance is forgotten, while the hash
+  // lives on (as a generation of this client ending elsewhere would renew it).
+  const keepAlive = setInterval(() => { void admin.pexpire(counts, 60_000).catch(() => {}) }, 200)
+  t.teardown(() => clearInterval(keepAlive))
+  await waitUntil(async () => await admin.zscore(a.keys.instances, crashed.instanceId) === null, 10_000, 'the dead instance to be forgotten')
+  t.equal(await admin.hget(counts, crashed.instanceId), '2', 'its count is still in the hash')
+  const taken = [await a.acquireSlot('ip:11', 3), await a.acquireSlot('ip:11', 3), await a.acquireSlot('ip:11', 3)]
+  t.same(taken, [true, true, true], 'the client has its 3 slots: the forgotten instance\'s 2 are not counted')
+  t.equal(await admin.hget(counts, crashed.instanceId), null, 'and its count is gone from the hash')
+  t.equal(await a.acquireSlot('ip:11', 3), false, 'the limit still holds')
 })

@@ -20,7 +20,7 @@ import { Instances } from './redis/instances.js'
 import { RedisKeys } from './redis/keys.js'
 import { defineScripts, pipelineOf } from './redis/scripts.js'
 import { SlotCounts } from './redis/slots.js'
-import { Subscriptions } from './redis/subscriptions.js'
+import { NO_SHARDED_PUBSUB, Subscriptions } from './redis/subscriptions.js'
 import { JournalWriter } from './redis/writer.js'
 
 export type { RedisConnection, RedisNodeAddress } from './redis/connection.js'
@@ -51,6 +51,15 @@ export interface RedisStoreTuning {
    * instances wait for it (local readers are served from memory). @default 10
    */
   flushMs?: number
+  /**
+   * How long after Redis took a journal's end the journal is still checked after a failover, and
+   * written again (tail and end) where the new master lacks it: the master's last writes may not
+   * have reached the replica promoted in its place, and a failover is noticed only once it is
+   * detected and done (Sentinel's `down-after-milliseconds`, a Cluster's node timeout, then the
+   * election). Costs no memory (the entries are kept for `retainMs` anyway), only checks after a
+   * reconnect. At most `retainMs`. @default 60000
+   */
+  settleMs?: number
   /** Approximate cap on stream entries (batches) per journal, `XADD MAXLEN ~`. @default 100000 */
   maxStreamLength?: number
   /**
@@ -124,6 +133,8 @@ export class RedisStore implements RelayStore {
   readonly #ticker: NodeJS.Timeout
   #ticking = false
   #closed = false
+  /** The server was found fit for this configuration (see {@link #checkServer}). */
+  #serverChecked = false
 
   constructor (options: RedisStoreOptions) {
     this.instanceId = options.instanceId ?? randomBytes(8).toString('hex')
@@ -158,7 +169,8 @@ export class RedisStore implements RelayStore {
       flushMs: options.flushMs ?? 10,
       maxStreamLength: options.maxStreamLength ?? 100_000,
       maxPendingBytes: options.maxPendingBytes ?? 64 * 1024 * 1024,
-      onStop: (streamId, action) => this.#control.stop(streamId, action)
+      onStop: (streamId, action) => this.#control.stop(streamId, action),
+      settleMs: Math.min(options.settleMs ?? 60_000, retainMs)
     })
     this.#slots = new SlotCounts(ctx, this.#instances, slotTtlMs)
     this.#conversations = new Conversations(ctx, options.activeTtlMs ?? 86_400_000)
@@ -177,7 +189,8 @@ export class RedisStore implements RelayStore {
     cmd.on('ready', () => {
       if (connected) this.#reconcile()
       connected = true
-      void this.#tick()
+      if (this.#serverChecked) void this.#tick()
+      else void this.#checkServer('url' in options).then(async () => { await this.#tick() })
     })
     if (topology.cluster) {
       for (const event of ['+node', '-node', 'node error']) cmd.on(event, () => { if (connected) this.#reconcile() })
@@ -189,7 +202,7 @@ export class RedisStore implements RelayStore {
 
   /** True while Redis answers, every connection is up, and nothing failed lately (see `redis/health.ts`). */
   get ready (): boolean {
-    if (this.#closed || !this.#subscriptions.subscribed) return false
+    if (this.#closed || !this.#serverChecked || !this.#subscriptions.subscribed) return false
     const subscribers = this.#subscriptions.connections
     return this.#ctx.health.ready([this.#ctx.topology.cmd, ...subscribers], [...this.#ctx.topology.masters(), ...subscribers])
   }
@@ -352,9 +365,32 @@ export class RedisStore implements RelayStore {
     await this.#memory.close()
   }
 
+  /**
+   * Once connected: is the server one this configuration can use? A Cluster node named by
+   * `REDIS_URL` would answer MOVED for most keys, and a Redis older than 7.0 has no sharded
+   * pub/sub: both are told once, as one line naming what to change, and the store stays not
+   * ready (every start 503) rather than half working.
+   */
+  async #checkServer (byUrl: boolean): Promise<void> {
+    let info: string
+    try {
+      info = await this.#ctx.cmd.info()
+    } catch (err) {
+      // Checked again at the next connection.
+      this.#ctx.health.failed(err, 'server check')
+      return
+    }
+    this.#serverChecked = true
+    const version = /^redis_version:(\d+)\./m.exec(info)?.[1]
+    if (version !== undefined && Number(version) < 7) this.#ctx.health.misconfigured(NO_SHARDED_PUBSUB)
+    else if (byUrl && /^cluster_enabled:1/m.test(info)) this.#ctx.health.misconfigured('REDIS_URL names a node of a Redis Cluster (cluster_enabled:1): give the cluster\'s nodes as REDIS_CLUSTER_NODES (host:port,…) instead; the store stays not ready')
+  }
+
   /** Runs a command for a request; any failure of Redis becomes {@link StoreUnavailable} (503). */
   async #command<T> (context: string, command: () => Promise<T>): Promise<T> {
     if (this.#closed) throw new StoreUnavailable(new Error('store closed'))
+    const misconfigured = this.#ctx.health.misconfiguration
+    if (misconfigured !== undefined) throw new StoreUnavailable(new Error(misconfigured))
     try {
       return await command()
     } catch (err) {
@@ -381,7 +417,7 @@ export class RedisStore implements RelayStore {
    * one script call, plus one message per producer instance whose journals are read here.
    */
   async #tick (): Promise<void> {
-    if (this.#closed || this.#ticking) return
+    if (this.#closed || this.#ticking || !this.#serverChecked || this.#ctx.health.misconfiguration !== undefined) return
     if (this.#ctx.cmd.status !== 'ready') {
       // Cut off from Redis: others' leases are not believed until this one's ticks went through for a lease time.
       this.#instances.unsure()
@@ -397,6 +433,7 @@ export class RedisStore implements RelayStore {
       this.#control.tick()
       this.#slots.retry()
       this.#writer.renewExpiries()
+      this.#writer.forgetSettled()
       this.#subscriptions.refresh()
       await Promise.all([this.#follower.tick(), this.#channels.renewExpiries()])
     } catch (err) {

@@ -90,3 +90,11 @@ export function compareStreamIds (a: string, b: string): number {
 export function isAlreadyWritten (err: unknown): boolean {
   return err instanceof Error && err.message.includes('equal or smaller than the target stream top item')
 }
+
+/**
+ * The error Redis answers an XADD to a stream whose last id was set to the highest there is:
+ * a journal another instance ended (see `relayEnd` in scripts.ts), closed to any later write.
+ */
+export function isClosedStream (err: unknown): boolean {
+  return err instanceof Error && err.message.includes('exhausted the last possible ID')
+}

@@ -80,8 +80,11 @@ export function openTopology (connection: RedisConnection, options: ConnectOptio
       // with backoff, after checking), rather than ioredis sending it again to the new master.
       retryDelayOnFailover: 0,
       retryDelayOnClusterDown: 0,
-      // A failover is noticed by a failed command (MOVED, a lost node); refresh now and then too.
-      slotsRefreshInterval: 5000,
+      // A failover is noticed by a failed command (MOVED, a lost node); the map is also asked for
+      // every second (one CLUSTER SLOTS per instance): an instance that sends nothing to a moved
+      // slot learns of it so, and its notification channels follow within that (should the old
+      // node's own notice, an sunsubscribe, be lost in ioredis, see subscriptions.ts).
+      slotsRefreshInterval: 1000,
       slotsRefreshTimeout: options.commandTimeoutMs
     })
     return {

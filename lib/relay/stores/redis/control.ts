@@ -142,8 +142,13 @@ export class Control {
     this.#holders.delete(streamId)
   }
 
-  /** Once a tick: renews every hold, one message per producer instance. */
+  /** Once a tick: renews every hold, one message per producer instance, and forgets the holds that lapsed (their holder died or left). */
   tick (): void {
+    const now = performance.now()
+    for (const [streamId, holders] of this.#holders) {
+      for (const [instance, until] of holders) if (until <= now) holders.delete(instance)
+      if (holders.size === 0) this.#holders.delete(streamId)
+    }
     const byProducer = new Map<string, string[]>()
     for (const [streamId, held] of this.#held) {
       held.producer ??= this.#follower.producerOf(streamId)

@@ -7,7 +7,10 @@ import type { StoreLog } from '../../store.js'
  * wrong type, a command this topology refuses). Outages are ioredis's connection errors and
  * timeouts, and the replies of a server or cluster in transition.
  */
-const OUTAGE_CODES = new Set(['LOADING', 'MASTERDOWN', 'CLUSTERDOWN', 'TRYAGAIN', 'READONLY', 'BUSY'])
+// ASK: a Cluster slot is being migrated and this key has moved already; pipelines do not follow
+// it (single commands do), so the write is retried after a backoff, by which time the slot has
+// been handed over (MOVED, which they follow).
+const OUTAGE_CODES = new Set(['LOADING', 'MASTERDOWN', 'CLUSTERDOWN', 'TRYAGAIN', 'READONLY', 'BUSY', 'ASK'])
 const OUTAGE_MESSAGES = /^(Connection is closed|Stream isn't writeable|Command timed out|Cluster isn't ready|Cluster is ended|Failed to refresh slots cache|None of (the )?startup nodes|All sentinels are unreachable|Reached the max retries|Too many Cluster redirections)/
 const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNABORTED'])
 
@@ -51,6 +54,8 @@ export class Health {
   #lastProbe = -Infinity
   /** The store is closing: its connections end, which is no outage. */
   #closed = false
+  /** Why this store can never work as configured (see {@link misconfigured}). */
+  #misconfigured: string | undefined
 
   constructor (options: HealthOptions) {
     this.#options = options
@@ -65,11 +70,12 @@ export class Health {
     const now = performance.now()
     this.#failingUntil = Math.max(this.#failingUntil, now + this.#options.holdMs)
     const code = errorCode(err)
-    if (this.#closed) return code
+    // Closing: its connections end. Misconfigured: that one line says what is wrong.
+    if (this.#closed || this.#misconfigured !== undefined) return code
     if (code === undefined) {
       if (!this.#outageLogged) {
         this.#outageLogged = true
-        this.#options.log('warn', 'Redis unavailable: new generations are refused until it is back; running ones stream locally', { err: (err as Error).message })
+        this.#options.log('warn', 'Redis unavailable: new generations are refused until it is back; running ones stream locally', { err: (err as Error).message, context })
       }
       return undefined
     }
@@ -83,12 +89,29 @@ export class Health {
   }
 
   /**
+   * The deployment is not what the configuration says, or cannot serve the store (a Cluster node
+   * named as a single Redis, a Redis without sharded pub/sub): retrying will not help, the
+   * operator must. Logged once, as one line that says what to change; never ready after.
+   */
+  misconfigured (message: string): void {
+    if (this.#misconfigured !== undefined) return
+    this.#misconfigured = message
+    this.#options.log('error', message)
+  }
+
+  /** The message of {@link misconfigured}, once it was called. */
+  get misconfiguration (): string | undefined {
+    return this.#misconfigured
+  }
+
+  /**
    * Whether the `connected` connections are up, the `probed` ones up and answering, and nothing
    * failed lately; starts a probe when one is due. (A Cluster connects to a node on first use, and
    * refuses commands to a node still connecting: a probe connects it, and until it is up the
    * store is not ready.)
    */
   ready (connected: ReadonlyArray<{ status: string }>, probed: readonly Redis[]): boolean {
+    if (this.#misconfigured !== undefined) return false
     const now = performance.now()
     if (now - this.#lastProbe > this.#options.stallMs || probed.some((connection) => connection.status === 'wait')) this.#probe(probed)
     for (const connection of [...connected, ...probed]) if (connection.status !== 'ready') return false

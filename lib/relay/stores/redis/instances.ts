@@ -61,6 +61,16 @@ export class Instances {
     return this.trusted ? this.#dead : EMPTY
   }
 
+  /** The instances whose lease runs (this one among them), when {@link trusted}; `undefined` otherwise. */
+  get live (): ReadonlySet<string> | undefined {
+    return this.trusted ? this.#live : undefined
+  }
+
+  /** How long a dead instance is remembered: anything it left (a count, a journal) older than this names an instance nobody knows any more. */
+  get forgetMs (): number {
+    return this.#forgetMs
+  }
+
   /** Whether an instance's lease is running, as of the last tick. */
   isLive (instanceId: string): boolean {
     return instanceId === this.#ctx.instanceId || this.#live.has(instanceId)

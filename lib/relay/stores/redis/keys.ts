@@ -114,6 +114,11 @@ export class RedisKeys {
     return `${this.#base(this.partitionOf(client))}slots:${client}`
   }
 
+  /** Hash: instance id → when it last wrote its count of a client's generations (Redis clock, ms); beside {@link slots}, same slot. */
+  slotTimes (client: string): string {
+    return `${this.#base(this.partitionOf(client))}slots:${client}:t`
+  }
+
   /** Sorted set of the instances, scored by when their lease ends (Redis clock). */
   get instances (): string {
     return `${this.#base(this.partitionOf('instances'))}instances`

@@ -17,31 +17,66 @@ const SCRIPTS = {
 return 0`
   },
   /**
-   * KEYS: a client's slot counts (instance → count). ARGV: max, this instance, its count with
-   * the new slot, ttl ms, then the instances known to have died. Forgets the counts of dead
-   * instances (a crash locks no client out beyond the instances' lease time), then takes the
-   * slot if the other instances' counts and this one's new count fit under max. Returns 1 or 0.
+   * KEYS: a client's slot counts (instance → count), and when each instance wrote its count.
+   * ARGV: max, this instance, its count with the new slot, ttl ms, stale ms, how many dead
+   * instances follow, the instances known to have died, then those known to live. Forgets the
+   * counts of dead instances (a crash locks no client out beyond the instances' lease time), and
+   * of instances known neither way whose count is older than `stale ms` (dead so long ago they
+   * were forgotten: their count must not outlive them), then takes the slot if the other
+   * instances' counts and this one's new count fit under max. Returns 1 or 0.
    */
   relayAcquireSlot: {
-    numberOfKeys: 1,
-    lua: `local dead = {}
-for i = 5, #ARGV do dead[ARGV[i]] = true end
+    numberOfKeys: 2,
+    lua: `${NOW}
+local known = {}
+local nDead = tonumber(ARGV[6])
+for i = 7, #ARGV do known[ARGV[i]] = (i < 7 + nDead) and 'dead' or 'live' end
 local counts = redis.call('HGETALL', KEYS[1])
 local used = 0
 for i = 1, #counts, 2 do
   local instance = counts[i]
-  if dead[instance] then redis.call('HDEL', KEYS[1], instance)
-  elseif instance ~= ARGV[2] then used = used + tonumber(counts[i + 1]) end
+  if instance ~= ARGV[2] then
+    local gone = known[instance] == 'dead'
+    if known[instance] == nil and ARGV[5] ~= '-1' then gone = now - tonumber(redis.call('HGET', KEYS[2], instance) or '0') > tonumber(ARGV[5]) end
+    if gone then
+      redis.call('HDEL', KEYS[1], instance)
+      redis.call('HDEL', KEYS[2], instance)
+    else used = used + tonumber(counts[i + 1]) end
+  end
 end
 if used + tonumber(ARGV[3]) > tonumber(ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+redis.call('HSET', KEYS[2], ARGV[2], now)
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+return 1`
+  },
+  /**
+   * KEYS: a client's slot counts, and their times (see relayAcquireSlot). ARGV: this instance,
+   * its count, ttl ms. Writes this instance's count (and its time), or removes it at 0.
+   */
+  relaySetSlotCount: {
+    numberOfKeys: 2,
+    lua: `if ARGV[2] == '0' then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  redis.call('HDEL', KEYS[2], ARGV[1])
+  return 0
+end
+${NOW}
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[1], now)
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
 return 1`
   },
   /**
    * KEYS: meta, log; ARGV: retention ms, reason, lostOnly. Ends a journal in Redis (end marker
    * after its last entry, `ended` in meta, retention expiry) unless it has ended already. With
    * lostOnly = 1 (its producer instance died) channels, which have no producer, are left open.
+   * The stream's last id is then set to the highest there is, so nothing can be added after the
+   * end: a producer taken for dead (its lease lapsed: a paused process) that wakes up gets an
+   * error for its writes (see isClosedStream in codec.ts) instead of appending after the end its
+   * readers got, and its own end does not replace this one (it is written with HSETNX).
    * Returns the reason the journal ended with, `gone` when it is unknown (expired), or false.
    */
   relayEnd: {
@@ -58,6 +93,7 @@ if top then
   last = ms
 end
 redis.call('XADD', KEYS[2], last .. '-1', 'end', ARGV[2])
+redis.call('XSETID', KEYS[2], '18446744073709551615-18446744073709551615')
 redis.call('HSET', KEYS[1], 'ended', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 redis.call('PEXPIRE', KEYS[2], ARGV[1])
@@ -154,7 +190,8 @@ type Arg = string | number
 /** The script commands on a connection (ioredis adds them at runtime by {@link defineScripts}). */
 export interface ScriptCommands {
   relayClearActive (key: string, streamId: string): Promise<number>
-  relayAcquireSlot (key: string, max: Arg, instance: string, count: Arg, ttlMs: Arg, ...dead: string[]): Promise<number>
+  relayAcquireSlot (counts: string, times: string, max: Arg, instance: string, count: Arg, ttlMs: Arg, staleMs: Arg, deadCount: Arg, ...deadThenLive: string[]): Promise<number>
+  relaySetSlotCount (counts: string, times: string, instance: string, count: Arg, ttlMs: Arg): Promise<number>
   relayEnd (meta: string, log: string, retainMs: Arg, reason: string, lostOnly: 0 | 1): Promise<string | null>
   relayPublish (meta: string, log: string, ...args: Arg[]): Promise<[number, number]>
   relayReseedChannel (meta: string, log: string, lastId: Arg, ttlMs: Arg): Promise<number>

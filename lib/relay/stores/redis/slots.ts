@@ -1,7 +1,6 @@
-import { noop, run } from './context.js'
+import { noop } from './context.js'
 import type { RedisContext } from './context.js'
 import type { Instances } from './instances.js'
-import { pipelineOf } from './scripts.js'
 
 /** One client's generations on this instance. */
 interface Count {
@@ -20,7 +19,9 @@ interface Count {
  * count of its running generations; a slot is taken when the counts add up to less than the
  * limit. Counting per instance is what frees a crashed instance's slots: its counts are dropped
  * (by the next acquire of that client) once its lease has lapsed, so a crash locks no client out
- * beyond the lease time.
+ * beyond the lease time. Each count carries the time it was written (a second hash beside it):
+ * the count of an instance dead so long ago that it was forgotten is dropped all the same, and a
+ * client's hashes expire `ttlMs` after their last write, so nothing a dead instance left stays.
  *
  * This instance's own counts live here, and Redis holds a copy: every write sets the whole count
  * (not an increment), so a write that failed (Redis unreachable when a generation ended) is
@@ -46,7 +47,11 @@ export class SlotCounts {
     const { cmd, keys, instanceId } = this.#ctx
     let taken = false
     try {
-      taken = await cmd.relayAcquireSlot(keys.slots(client), max, instanceId, count.running + count.pending, this.#ttlMs, ...this.#instances.dead) === 1
+      // Counts of instances known neither dead nor alive are dropped only from a view that can be
+      // believed (else -1), and only when older than a dead instance is remembered.
+      const dead = [...this.#instances.dead]
+      const live = this.#instances.live
+      taken = await cmd.relayAcquireSlot(keys.slots(client), keys.slotTimes(client), max, instanceId, count.running + count.pending, this.#ttlMs, live === undefined ? -1 : this.#instances.forgetMs, dead.length, ...dead, ...live ?? []) === 1
     } catch (err) {
       // Taken or not, Redis may hold the count sent: it is written again once Redis answers.
       count.stale = true
@@ -100,13 +105,7 @@ export class SlotCounts {
     const { cmd, keys, instanceId } = this.#ctx
     const key = keys.slots(client)
     const value = count.running
-    const write = value > 0
-      ? pipelineOf(cmd).hset(key, instanceId, value).pexpire(key, this.#ttlMs)
-      : pipelineOf(cmd).hdel(key, instanceId)
-    run(write).then((replies) => {
-      const failed = replies.find(([err]) => err !== null)?.[0]
-      if (failed != null) throw failed
-    }).catch((err: unknown) => {
+    cmd.relaySetSlotCount(key, keys.slotTimes(client), instanceId, value, this.#ttlMs).catch((err: unknown) => {
       count.stale = true
       this.#ctx.health.failed(err, 'slot count')
     }).finally(() => {

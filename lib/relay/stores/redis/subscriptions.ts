@@ -10,6 +10,11 @@ interface Channel {
   /** The node it is subscribed on (or waits to be). */
   node: NodeSubscriber | undefined
   subscribed: boolean
+  /**
+   * The node an SSUBSCRIBE is in flight on. (One sent to a node that has just dropped the
+   * channel may never be answered: ioredis took that node's notice for another reply.)
+   */
+  subscribing: NodeSubscriber | undefined
   /** Called at every (re)subscription: anything published while it was not subscribed was missed. */
   onSubscribed: () => void
   waiters: Array<() => void>
@@ -51,7 +56,7 @@ export class Subscriptions {
   async add (name: string, onSubscribed: () => void): Promise<void> {
     let channel = this.#channels.get(name)
     if (channel === undefined) {
-      channel = { name, slot: keySlot(name), node: undefined, subscribed: false, onSubscribed, waiters: [] }
+      channel = { name, slot: keySlot(name), node: undefined, subscribed: false, subscribing: undefined, onSubscribed, waiters: [] }
       this.#channels.set(name, channel)
       this.#route(channel)
     }
@@ -80,7 +85,7 @@ export class Subscriptions {
     return [...this.#nodes.values()].map((n) => n.redis)
   }
 
-  /** Moves channels whose slot is now served by another node (Cluster). */
+  /** Moves channels whose slot is now served by another node (Cluster), and subscribes again those the server dropped. */
   refresh (): void {
     if (this.#closed) return
     for (const channel of this.#channels.values()) {
@@ -88,6 +93,8 @@ export class Subscriptions {
       if (node !== channel.node?.node) {
         this.#detach(channel)
         this.#route(channel)
+      } else if (!channel.subscribed && channel.node?.redis.status === 'ready') {
+        this.#subscribe(channel.node, channel)
       }
     }
   }
@@ -132,7 +139,18 @@ export class Subscriptions {
     this.#nodes.set(node, subscriber)
     redis.on('smessage', (channel: string, message: string) => this.#onMessage(channel, message))
     redis.on('ready', () => { for (const channel of subscriber.channels) this.#subscribe(subscriber, channel) })
-    redis.on('error', (err: Error) => { this.#ctx.health.failed(err, 'subscriber') })
+    redis.on('error', (err: Error) => {
+      const dropped = droppedChannel(err)
+      if (dropped === undefined) {
+        this.#ctx.health.failed(err, 'subscriber')
+        return
+      }
+      // The node no longer serves the channel's slot (a resharding moved it, or a failover):
+      // not an error; it is subscribed again where the slot is now.
+      const channel = this.#channels.get(dropped)
+      if (channel?.node === subscriber) channel.subscribed = false
+      this.#ctx.topology.refresh()
+    })
     redis.on('close', () => {
       for (const channel of subscriber.channels) channel.subscribed = false
       // The node may be gone for good (failed over): ask the Cluster where its slots went.
@@ -142,7 +160,9 @@ export class Subscriptions {
   }
 
   #subscribe (subscriber: NodeSubscriber, channel: Channel): void {
-    subscriber.redis.ssubscribe(channel.name).then(() => {
+    if (channel.subscribing === subscriber) return
+    channel.subscribing = subscriber
+    subscriber.redis.ssubscribe(channel.name).finally(() => { if (channel.subscribing === subscriber) channel.subscribing = undefined }).then(() => {
       if (channel.node !== subscriber || this.#closed) return
       channel.subscribed = true
       const waiters = channel.waiters
@@ -152,7 +172,20 @@ export class Subscriptions {
     }, (err: unknown) => {
       // On a Cluster, MOVED is a slot served elsewhere now: the refresh it asks for moves the channel.
       if (this.#ctx.topology.cluster && err instanceof Error && /^(MOVED|ASK) /.test(err.message)) this.#ctx.topology.refresh()
+      else if (err instanceof Error && /^ERR unknown command .ssubscribe/i.test(err.message)) this.#ctx.health.misconfigured(NO_SHARDED_PUBSUB)
       else this.#ctx.health.failed(err, 'subscribe')
     })
   }
+}
+
+/** Why a Redis that refuses SSUBSCRIBE cannot serve the store. */
+export const NO_SHARDED_PUBSUB = 'Redis refuses SSUBSCRIBE (sharded pub/sub, Redis 7.0 or later): the relay needs Redis 7.0 or later, or Valkey; the store stays not ready'
+
+/**
+ * The channel a node dropped by itself: when a slot leaves a node (resharding, failover), Redis
+ * sends its subscribers an `sunsubscribe` they did not ask for, which ioredis (5.x) reports as a
+ * command queue error naming that reply (`… Last reply: sunsubscribe,<channel>,<count>`).
+ */
+function droppedChannel (err: Error): string | undefined {
+  return /^Command queue state error\b.*Last reply: sunsubscribe,([^,]+),\d+$/s.exec(err.message)?.[1]
 }

@@ -1,6 +1,6 @@
 import type { EndReason, JournalEntry, JournalMeta } from '../../journal.js'
 import type { MemoryStore } from '../memory.js'
-import { batchFields, isAlreadyWritten, journalIdOf } from './codec.js'
+import { batchFields, isAlreadyWritten, isClosedStream, journalIdOf } from './codec.js'
 import type { StreamItem } from './codec.js'
 import { backoffMs, groupOf, run } from './context.js'
 import type { RedisContext, Replies } from './context.js'
@@ -18,6 +18,12 @@ export interface WriterOptions {
   maxPendingBytes: number
   /** A cancel or supersede found in a journal's meta (sent while this instance could not hear it). */
   onStop: (streamId: string, action: 'cancelled' | 'superseded') => void
+  /**
+   * How long a journal whose end Redis took is still checked after a failover (and written again
+   * where the new master lacks it): a master's last writes may not have reached the replica that
+   * replaces it, and the failover is noticed only once it is detected and done.
+   */
+  settleMs: number
 }
 
 /** A journal produced on this instance, as far as Redis knows it. */
@@ -36,6 +42,8 @@ interface Produced {
   renewAt: number
   /** Over the pending bound while Redis was away: no more entries go to Redis; it ends there as `error`. */
   cut: boolean
+  /** Once Redis took its end: until when it is still checked after a failover (performance.now()); 0 before. */
+  keepUntil: number
 }
 
 /** The journals of one flush group, flushed by one pipeline at a time. */
@@ -120,7 +128,7 @@ export class JournalWriter {
     if (failed != null) throw failed
     this.#options.memory.createSync(streamId, meta)
     const group = this.#group(groupOf(this.#ctx, streamId))
-    const journal: Produced = { streamId, meta, group, pending: [], pendingBytes: 0, writtenId: 0, end: undefined, renewAt: performance.now() + this.openTtlMs / 2, cut: false }
+    const journal: Produced = { streamId, meta, group, pending: [], pendingBytes: 0, writtenId: 0, end: undefined, renewAt: performance.now() + this.openTtlMs / 2, cut: false, keepUntil: 0 }
     this.#produced.set(streamId, journal)
     group.journals.add(journal)
   }
@@ -176,6 +184,14 @@ export class JournalWriter {
         journal.renewAt = 0
         this.#markDirty(journal)
       }
+    }
+  }
+
+  /** Forgets the ended journals kept for a failover once their window has passed. */
+  forgetSettled (): void {
+    const now = performance.now()
+    for (const journal of this.#produced.values()) {
+      if (journal.keepUntil !== 0 && now >= journal.keepUntil) this.#forget(journal.streamId)
     }
   }
 
@@ -303,7 +319,8 @@ export class JournalWriter {
         // cut answer for a finished one.
         const reason = journal.cut ? 'error' : journal.end as EndReason
         pipeline.xadd(log, `${last?.id ?? journal.writtenId}-1`, 'end', reason)
-          .hset(meta, 'ended', reason)
+          // Not over an end another instance wrote (it took this one for dead, see relayEnd).
+          .hsetnx(meta, 'ended', reason)
           .pexpire(log, retainMs)
           .pexpire(meta, retainMs)
         index += 4
@@ -328,8 +345,11 @@ export class JournalWriter {
       let err: Error | undefined
       for (let i = first; i < first + count && err === undefined; i++) {
         const reply = replies[i]?.[0]
+        // Another instance ended it (it took this one for dead) and closed its stream: nothing
+        // was added; the check before the next write finds that end and stops writing it.
+        if (reply != null && isClosedStream(reply)) group.verify = true
         // A batch (or end marker) Redis already has: a reply lost to a reconnect, written before.
-        if (reply != null && !isAlreadyWritten(reply)) err = reply
+        else if (reply != null && !isAlreadyWritten(reply)) err = reply
       }
       if (err !== undefined) {
         failedErr ??= err
@@ -339,10 +359,22 @@ export class JournalWriter {
       const last = entries[entries.length - 1]
       if (last !== undefined) journal.writtenId = last.id
       if (renewed) journal.renewAt = performance.now() + this.openTtlMs / 2
-      if (ending) this.#forget(journal.streamId)
+      if (ending) this.#settle(journal)
     }
     // A command Redis refused (not the round trip): the others are written; those go again after a backoff.
     if (failedErr !== undefined) throw failedErr
+  }
+
+  /**
+   * Redis took a journal's end. It is kept a while (`settleMs`), so that a failover to a replica
+   * that missed the end (or the tail before it) writes them again, as for a running journal.
+   */
+  #settle (journal: Produced): void {
+    journal.keepUntil = performance.now() + this.#options.settleMs
+    journal.group.dirty.delete(journal)
+    this.#pendingBytes -= journal.pendingBytes
+    journal.pending = []
+    journal.pendingBytes = 0
   }
 
   /** Puts entries back in front of whatever came meanwhile, for the next flush. */
@@ -386,27 +418,42 @@ export class JournalWriter {
           continue
         }
         if (ended !== null) {
-          // Ended in Redis, by this instance (a reply lost) or by another that took it for dead.
+          // Ended in Redis, by this instance (written, or a reply lost) or by another that took it for dead.
           const mine = journal.end !== undefined && ended === (journal.cut ? 'error' : journal.end)
-          if (!mine) this.#ctx.log('warn', 'a journal produced here was ended in Redis by another instance (this one was taken for dead): its readers elsewhere got that end', { streamId: journal.streamId, ended })
-          this.#forget(journal.streamId)
+          if (!mine) {
+            this.#ctx.log('warn', 'a journal produced here was ended in Redis by another instance (this one was taken for dead): its readers elsewhere got that end', { streamId: journal.streamId, ended })
+            this.#forget(journal.streamId)
+          } else if (journal.keepUntil === 0) {
+            // The end went through (its reply was lost): so did every entry before it.
+            journal.writtenId = Math.max(journal.writtenId, journal.pending.at(-1)?.id ?? 0)
+            this.#settle(journal)
+          }
           continue
         }
-        if (stop === 'cancelled' || stop === 'superseded') this.#options.onStop(journal.streamId, stop)
+        // An end Redis had taken and the new master lacks (a failover): written again, after any lost tail.
+        const endLost = journal.keepUntil !== 0
+        if (endLost) {
+          journal.keepUntil = 0
+          lost++
+          journal.group.dirty.add(journal)
+        }
+        if (journal.end === undefined && (stop === 'cancelled' || stop === 'superseded')) this.#options.onStop(journal.streamId, stop)
         const topId = top === undefined ? 0 : journalIdOf(top[0])
         if (topId === journal.writtenId) continue
         if (journal.cut) {
           // Nothing more of it goes to Redis; its end marker goes after whatever Redis has.
           journal.writtenId = topId
         } else {
-          if (topId < journal.writtenId) lost++
+          if (topId < journal.writtenId && !endLost) lost++
           this.#rewrite(journal, topId)
         }
       }
       if (lost > 0) {
-        const replies = await run(rewrite)
-        const failed = replies.find(([err]) => err !== null)?.[0]
-        if (failed != null) throw failed
+        if (rewrite.length > 0) {
+          const replies = await run(rewrite)
+          const failed = replies.find(([err]) => err !== null)?.[0]
+          if (failed != null) throw failed
+        }
         this.#ctx.log('warn', 'Redis lacked journals (or their last entries) written from here (restarted empty, or a failover): written again from memory', { journals: lost })
       }
     }
@@ -423,6 +470,8 @@ export class JournalWriter {
     this.#pendingBytes += journal.pendingBytes
     journal.writtenId = fromId
     journal.cut = false
+    // An ended journal goes out again with its end.
+    journal.keepUntil = 0
     if (fromId === 0) journal.renewAt = 0
     journal.group.dirty.add(journal)
   }
