@@ -3,10 +3,11 @@
  * (test/fixtures/store-contract.ts), then what only a Cluster does.
  */
 import t from 'tap'
-import type { Redis } from 'ioredis'
+import type { Cluster, Redis } from 'ioredis'
 import { makeEntry } from '../../lib/relay/journal.js'
 import type { JournalEntry, JournalMeta } from '../../lib/relay/journal.js'
 import { RedisStore } from '../../lib/relay/stores/redis.js'
+import { openTopology } from '../../lib/relay/stores/redis/connection.js'
 import { keySlot, RedisKeys } from '../../lib/relay/stores/redis/keys.js'
 import { collector } from '../fixtures/journal-collector.js'
 import type { RunningRedis } from '../fixtures/redis.js'
@@ -105,4 +106,26 @@ t.test('REDIS_URL naming a node of a Cluster: one error line naming REDIS_CLUSTE
   t.notOk(errors[0]?.includes('\n'), 'on one line')
   t.equal(store.ready, false, 'not ready')
   await t.rejects(store.create('g', META), { code: 'store_unavailable', cause: { message: /REDIS_CLUSTER_NODES/ } }, 'a start is refused, saying why')
+})
+
+t.test('closed while a refresh of the map of slots is in flight: the client asks Redis nothing more (nothing keeps the process alive)', async (t) => {
+  const topology = openTopology(redis.connection, { name: 'refresh-at-close', commandTimeoutMs: 2000 })
+  const cmd = topology.cmd as Cluster
+  await waitUntil(() => cmd.status === 'ready', 5000, 'the cluster client to be ready')
+  let asked = 0
+  let closing: Promise<unknown> | undefined
+  const refresh = cmd.refreshSlotsCache.bind(cmd)
+  cmd.refreshSlotsCache = (callback) => {
+    asked++
+    refresh(callback)
+    // The store closes while the periodic refresh waits for CLUSTER SLOTS.
+    closing ??= cmd.quit()
+  }
+  await waitUntil(() => closing !== undefined, 3000, 'a periodic refresh of the map')
+  await closing
+  await waitUntil(() => cmd.status === 'end', 3000, 'the client to end')
+  const before = asked
+  await new Promise((resolve) => setTimeout(resolve, 2500))
+  t.equal(asked, before, 'no refresh after the end (ioredis\'s own timer re-arms itself when that refresh completes, and asks every second, forever)')
+  t.equal(cmd.status, 'end')
 })

@@ -80,13 +80,22 @@ export function openTopology (connection: RedisConnection, options: ConnectOptio
       // with backoff, after checking), rather than ioredis sending it again to the new master.
       retryDelayOnFailover: 0,
       retryDelayOnClusterDown: 0,
-      // A failover is noticed by a failed command (MOVED, a lost node); the map is also asked for
-      // every second (one CLUSTER SLOTS per instance): an instance that sends nothing to a moved
-      // slot learns of it so, and its notification channels follow within that (should the old
-      // node's own notice, an sunsubscribe, be lost in ioredis, see subscriptions.ts).
-      slotsRefreshInterval: 1000,
+      // The map is asked for every second by the timer below, not by ioredis's own
+      // (`slotsRefreshInterval`): a refresh in flight when quit() is called re-arms ioredis's
+      // timer as it completes, and the closed client then asks on, and keeps the process
+      // alive, forever (ioredis 5.11).
+      slotsRefreshInterval: 0,
       slotsRefreshTimeout: options.commandTimeoutMs
     })
+    // A failover is noticed by a failed command (MOVED, a lost node); the map is also asked for
+    // every second (one CLUSTER SLOTS per instance): an instance that sends nothing to a moved
+    // slot learns of it so, and its notification channels follow within that (should the old
+    // node's own notice, an sunsubscribe, be lost in ioredis, see subscriptions.ts).
+    const refresher = setInterval(() => {
+      if (cmd.status === 'end') clearInterval(refresher)
+      else if (cmd.status === 'ready') cmd.refreshSlotsCache()
+    }, 1000).unref()
+    cmd.once('end', () => { clearInterval(refresher) })
     return {
       cluster: true,
       cmd,
