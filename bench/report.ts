@@ -31,6 +31,8 @@ export interface Results {
   redis?: { memory: Result, redis: Result, ratio: number }
   /** Redis's cost of journals followed from another instance, at a fixed total rate, by number of streams. */
   follower?: { topology: string, ratesPerSecond: number, points: FollowerCost[], memory: JournalMemory }
+  /** CPU per token of this relay and of the passthrough floor by answer length (best round). */
+  lengths?: Array<{ tokens: number, relayUsPerToken: number, floorUsPerToken: number }>
   /** One channel, N subscribers, 1 event/s: `cpuUsPerToken` is CPU per delivered event, `latencyMs` publish → received. */
   broadcast?: Record<string, Result>
   goals: Array<{ goal: string, measured: string, met: boolean }>
@@ -51,6 +53,15 @@ export function renderMarkdown (r: Results): string {
     out.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|')
     for (const [name, c] of Object.entries(r.cost)) {
       out.push(`| ${name} | ${fmt(c.cpuUsPerToken)} | ${relay === undefined ? '–' : `${fmt(c.cpuUsPerToken / relay)}×`} | ${floor === undefined ? '–' : `${fmt(c.cpuUsPerToken / floor)}×`} | ${fmt(c.p50Ms)} | ${fmt(c.p99Ms)} | ${fmt(c.rssMB, 0)} | ${fmt(c.eldP99Ms)} | ${c.errors} |`)
+    }
+    out.push('')
+  }
+  if (r.lengths !== undefined) {
+    out.push(`### Answer length: CPU per token and per request against the floor, ${loadText(r.loads.lengths as Load)} (best of ${r.mode === 'full' ? 3 : 2} interleaved rounds)`, '')
+    out.push('| answer | this relay µs/token | passthrough µs/token | × passthrough | this relay ms/request | passthrough ms/request |')
+    out.push('|---:|---:|---:|---:|---:|---:|')
+    for (const l of r.lengths) {
+      out.push(`| ${l.tokens} tokens | ${fmt(l.relayUsPerToken)} | ${fmt(l.floorUsPerToken)} | ${fmt(l.relayUsPerToken / l.floorUsPerToken)}× | ${fmt(l.relayUsPerToken * l.tokens / 1000, 3)} | ${fmt(l.floorUsPerToken * l.tokens / 1000, 3)} |`)
     }
     out.push('')
   }

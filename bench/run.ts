@@ -2,8 +2,8 @@
  * `npm run bench` (quick, ≈ 2 min) / `npm run bench -- --full`: this relay against its peers,
  * side by side, in one run. See bench/README.md for what each scenario means.
  *
- * Options: `--full`; `--only=cost,latency,ttft,capacity,broadcast,nginx,redis,follower,ramp` (scenarios);
- * `--servers=relay,naive-openai,…`; `--no-pin`; `--cpu-prof` (relay profiles into bench/results/prof/).
+ * Options: `--full`; `--only=cost,lengths,latency,ttft,capacity,broadcast,nginx,redis,follower,ramp` (scenarios);
+ * `--servers=relay,naive-openai,…`; `--lengths=400,100,5` (answer lengths of `lengths`); `--no-pin`; `--cpu-prof` (relay profiles into bench/results/prof/).
  */
 import { execFileSync } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
@@ -186,6 +186,9 @@ const LOADS = {
     : { streams: 5000, tokensPerSecond: 5, tokens: 100, rampMs: 3000, warmMs: 1000, measureMs: 4000, sliceMs: 2000 },
   // Time to first token: few streams, short answers, so each slot asks often.
   ttft: { streams: 20, tokensPerSecond: 50, tokens: 5, rampMs: 500, warmMs: 500, measureMs: full ? 10_000 : 2000, sliceMs: 1000 },
+  // Answer lengths: 100 streams, this relay against the floor, answers of 400, 100 and 5 tokens
+  // (the last gives the fixed cost of a request: start, headers, journal, limits, the finish).
+  lengths: { streams: 100, tokensPerSecond: 20, tokens: 0, rampMs: 1500, warmMs: 1500, measureMs: full ? 10_000 : 4000, sliceMs: 2000 },
   // Broadcast: 10,000 subscribers in both modes (quick only measures a shorter window).
   broadcast: { streams: 10_000, tokensPerSecond: 1, tokens: 0, rampMs: full ? 5000 : 4000, warmMs: full ? 2000 : 1000, measureMs: full ? 20_000 : 4000, sliceMs: 2000 }
 } satisfies Record<string, Load>
@@ -224,9 +227,38 @@ async function costScenario (): Promise<void> {
   }
 }
 
+/** The answer lengths of the `lengths` scenario (`--lengths=5` to profile one). */
+const LENGTHS: readonly number[] = flag('lengths')?.split(',').map(Number) ?? [400, 100, 5]
+
+/**
+ * CPU per token (and per request, for 5-token answers) of this relay and the passthrough floor
+ * at three answer lengths: rounds interleaved (relay, floor, relay, floor…), the best round of
+ * each kept, as a neighbour's load only ever adds CPU.
+ */
+async function lengthsScenario (): Promise<void> {
+  const names = (['relay', 'passthrough'] as const).filter((name) => servers.includes(name))
+  const rounds = full ? 3 : 2
+  const best: Record<string, Record<string, number>> = {}
+  for (let round = 1; round <= rounds; round++) {
+    for (const tokens of LENGTHS) {
+      for (const name of names) {
+        log(`lengths, round ${round}/${rounds}: ${tokens}-token answers`)
+        const m = await measure(name, { ...LOADS.lengths, tokens })
+        const row = (best[String(tokens)] ??= {})
+        row[name] = Math.min(row[name] ?? Infinity, m.cpuUsPerToken)
+      }
+    }
+  }
+  results.lengths = LENGTHS.map((tokens) => {
+    const row = best[String(tokens)] ?? {}
+    return { tokens, relayUsPerToken: row.relay ?? NaN, floorUsPerToken: row.passthrough ?? NaN }
+  })
+}
+
 async function latencyScenario (): Promise<void> {
   results.latency = {}
-  const names: ServerName[] = full ? servers : servers.filter((s) => s === 'relay')
+  // The passthrough too: the first-token and tail goals are ratios to it.
+  const names: ServerName[] = full ? servers : servers.filter((s) => s === 'relay' || s === 'passthrough')
   results.latency.direct = await measure('direct', LOADS.latency)
   for (const name of names) results.latency[name] = await measure(name, LOADS.latency)
 }
@@ -332,6 +364,8 @@ async function broadcastScenario (): Promise<void> {
   }
 }
 
+const fmtMs = (us: number): string => (us / 1000).toFixed(2)
+
 function goals (): void {
   const g = results.goals
   const cost = results.cost
@@ -352,6 +386,24 @@ function goals (): void {
     const label = `${cap.streams} streams × ${cap.tokensPerSecond} tok/s`
     g.push({ goal: `${full ? '' : '(quick: scaled down) '}${label}: p99 ≤ 20 ms`, measured: `p99 ${cap.latencyMs.p99} ms, ${errorsOf(cap)} errors`, met: cap.latencyMs.p99 <= 20 && errorsOf(cap) === 0 })
     g.push({ goal: `${label}: RSS ≤ 512 MB`, measured: `${cap.rssMB} MB (${cap.rssPerStreamKB} KB/stream)`, met: cap.rssMB <= 512 })
+  }
+  for (const { tokens, relayUsPerToken: relayUs, floorUsPerToken: floorUs } of results.lengths ?? []) {
+    const ratio = relayUs / floorUs
+    if (!Number.isFinite(ratio)) continue
+    if (tokens === 5) {
+      g.push({ goal: 'CPU per request (5-token answers) ≤ 1.5× the floor', measured: `${ratio.toFixed(2)}× (${fmtMs(relayUs * tokens)} vs ${fmtMs(floorUs * tokens)} ms)`, met: ratio <= 1.5 })
+    } else {
+      const bound = tokens >= 400 ? 1.15 : 1.3
+      g.push({ goal: `CPU per token on ${tokens}-token answers ≤ ${bound}× the floor`, measured: `${ratio.toFixed(2)}× (${relayUs} vs ${floorUs} µs)`, met: ratio <= bound })
+    }
+  }
+  const [relayLat, floorLat] = [results.latency?.relay, results.latency?.passthrough]
+  if (relayLat !== undefined && floorLat !== undefined) {
+    const ttft = relayLat.ttftMs.p50 / floorLat.ttftMs.p50
+    g.push({ goal: '1,000 streams × 20 tok/s: time to first token p50 ≤ 2× the passthrough\'s', measured: `${ttft.toFixed(2)}× (${relayLat.ttftMs.p50} vs ${floorLat.ttftMs.p50} ms)`, met: ttft <= 2 })
+    const steady = (m: Result): number => median(m.p99MsSlices)
+    const tail = steady(relayLat) / steady(floorLat)
+    g.push({ goal: '1,000 streams × 20 tok/s: p99 latency in steady slices ≤ 1.5× the passthrough\'s', measured: `${tail.toFixed(2)}× (median slice p99 ${steady(relayLat).toFixed(1)} vs ${steady(floorLat).toFixed(1)} ms)`, met: tail <= 1.5 })
   }
   const lat = results.latency?.relay
   if (lat !== undefined) {
@@ -378,6 +430,7 @@ log('building dist/ (npm run build)')
 execFileSync('npm', ['run', 'build', '--silent'], { cwd: repoRoot, stdio: 'inherit' })
 const scenarios: Array<[string, () => Promise<void>]> = [
   ['cost', costScenario],
+  ['lengths', lengthsScenario],
   ['latency', latencyScenario],
   ['ttft', ttftScenario],
   ['capacity', capacityScenario],
