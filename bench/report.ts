@@ -31,6 +31,8 @@ export interface Results {
   redis?: { memory: Result, redis: Result, ratio: number }
   /** Redis's cost of journals followed from another instance, at a fixed total rate, by number of streams. */
   follower?: { topology: string, ratesPerSecond: number, points: FollowerCost[], memory: JournalMemory }
+  /** Held, mostly idle streams: RSS per stream. */
+  idle?: Record<string, Result>
   /** CPU per token of this relay and of the passthrough floor by answer length (best round). */
   lengths?: Array<{ tokens: number, relayUsPerToken: number, floorUsPerToken: number }>
   /** One channel, N subscribers, 1 event/s: `cpuUsPerToken` is CPU per delivered event, `latencyMs` publish → received. */
@@ -78,6 +80,7 @@ export function renderMarkdown (r: Results): string {
     for (const [name, m] of Object.entries(r.ttft)) row(`first token, ${loadText(r.loads.ttft as Load)}`, m, name === 'direct' || direct === undefined ? '' : `TTFT overhead p50 ${fmt(m.ttftMs.p50 - direct)} ms, p99 ${fmt(m.ttftMs.p99 - (r.ttft.direct?.ttftMs.p99 ?? NaN))} ms`)
   }
   if (r.capacity !== undefined) row(`capacity, ${loadText({ ...r.loads.capacity as Load })}`, r.capacity, `${fmt(r.capacity.rssPerStreamKB, 1)} KB RSS/stream; ELD max ${fmt(r.capacity.eldMs?.max)} ms`)
+  if (r.idle !== undefined) for (const m of Object.values(r.idle)) row(`held streams, ${loadText(r.loads.idle as Load)}`, m, `${fmt(m.rssPerStreamKB, 1)} KB RSS/stream (${fmt(m.idleRssMB, 0)} MB before the first)`)
   if (r.nginx !== undefined) row(`through nginx, ${loadText(r.loads.latency as Load)}`, r.nginx.viaNginx, `direct: p99 ${fmt(r.nginx.direct.latencyMs.p99)} ms`)
   if (r.redis !== undefined) row(`Redis journal, ${loadText(r.loads.cost as Load)}`, r.redis.redis, `${fmt(r.redis.ratio)}× the memory journal's CPU/token`)
   if (rows.length > 0) {

@@ -2,7 +2,7 @@
  * `npm run bench` (quick, ≈ 2 min) / `npm run bench -- --full`: this relay against its peers,
  * side by side, in one run. See bench/README.md for what each scenario means.
  *
- * Options: `--full`; `--only=cost,lengths,latency,ttft,capacity,broadcast,nginx,redis,follower,ramp` (scenarios);
+ * Options: `--full`; `--only=cost,lengths,latency,ttft,capacity,idle,broadcast,nginx,redis,follower,ramp` (scenarios);
  * `--servers=relay,naive-openai,…`; `--lengths=400,100,5` (answer lengths of `lengths`); `--no-pin`; `--cpu-prof` (relay profiles into bench/results/prof/).
  */
 import { execFileSync } from 'node:child_process'
@@ -189,6 +189,10 @@ const LOADS = {
   // Answer lengths: 100 streams, this relay against the floor, answers of 400, 100 and 5 tokens
   // (the last gives the fixed cost of a request: start, headers, journal, limits, the finish).
   lengths: { streams: 100, tokensPerSecond: 20, tokens: 0, rampMs: 1500, warmMs: 1500, measureMs: full ? 10_000 : 4000, sliceMs: 2000 },
+  // Held streams: 9,000 answers open at once, mostly idle (a token every 5 s): memory per stream.
+  // (Each stream holds two sockets, the client's and the upstream's: 10,000 would pass the 20,000
+  // open files a process may have on the machine this was built on, as `ulimit -Hn` says.)
+  idle: { streams: 9000, tokensPerSecond: 0.2, tokens: 40, rampMs: 10_000, warmMs: full ? 5000 : 2000, measureMs: full ? 10_000 : 4000, sliceMs: 2000 },
   // Broadcast: 10,000 subscribers in both modes (quick only measures a shorter window).
   broadcast: { streams: 10_000, tokensPerSecond: 1, tokens: 0, rampMs: full ? 5000 : 4000, warmMs: full ? 2000 : 1000, measureMs: full ? 20_000 : 4000, sliceMs: 2000 }
 } satisfies Record<string, Load>
@@ -266,6 +270,12 @@ async function latencyScenario (): Promise<void> {
 async function capacityScenario (): Promise<void> {
   if (!servers.includes('relay')) return
   results.capacity = await measure('relay', LOADS.capacity)
+}
+
+/** RSS per held, mostly idle stream: this relay (and the passthrough, for reference). */
+async function idleScenario (): Promise<void> {
+  results.idle = {}
+  for (const name of servers.filter((s) => s === 'relay' || s === 'passthrough')) results.idle[name] = await measure(name, LOADS.idle)
 }
 
 async function ttftScenario (): Promise<void> {
@@ -405,6 +415,11 @@ function goals (): void {
     const tail = steady(relayLat) / steady(floorLat)
     g.push({ goal: '1,000 streams × 20 tok/s: p99 latency in steady slices ≤ 1.5× the passthrough\'s', measured: `${tail.toFixed(2)}× (median slice p99 ${steady(relayLat).toFixed(1)} vs ${steady(floorLat).toFixed(1)} ms)`, met: tail <= 1.5 })
   }
+  const idle = results.idle?.relay
+  if (idle !== undefined) {
+    const floor = results.idle?.passthrough
+    g.push({ goal: `${idle.streams.toLocaleString('en')} held streams × ${idle.tokensPerSecond} tok/s: RSS ≤ 16 KB per stream`, measured: `${idle.rssPerStreamKB} KB (RSS ${idle.rssMB} MB, ${idle.idleRssMB} MB before the first stream${floor === undefined ? '' : `; the passthrough ${floor.rssPerStreamKB} KB`}), ${errorsOf(idle)} errors`, met: idle.rssPerStreamKB <= 16 && errorsOf(idle) === 0 })
+  }
   const lat = results.latency?.relay
   if (lat !== undefined) {
     g.push({ goal: '1,000 streams × 20 tok/s: p99 ≤ 2 ms', measured: `p99 ${lat.latencyMs.p99} ms (direct to the mock: ${results.latency?.direct?.latencyMs.p99 ?? '?'} ms)`, met: lat.latencyMs.p99 <= 2 })
@@ -434,6 +449,7 @@ const scenarios: Array<[string, () => Promise<void>]> = [
   ['latency', latencyScenario],
   ['ttft', ttftScenario],
   ['capacity', capacityScenario],
+  ['idle', idleScenario],
   ['broadcast', broadcastScenario],
   ['nginx', nginxScenario],
   ['redis', redisScenario],
