@@ -1,5 +1,5 @@
 /**
- * `npm run bench` (quick, ≈ 2 min) / `npm run bench -- --full`: this relay against its peers,
+ * `npm run bench` (quick, ≈ 5 min) / `npm run bench -- --full`: this relay against its peers,
  * side by side, in one run. See bench/README.md for what each scenario means.
  *
  * Options: `--full`; `--only=cost,lengths,latency,ttft,capacity,idle,broadcast,nginx,redis,follower,ramp` (scenarios);
@@ -170,7 +170,7 @@ function summary (m: Measured): string {
 // ---- scenarios ----
 
 /**
- * The loads. Quick mode (about two and a half minutes) shortens ramps and windows and scales
+ * The loads. Quick mode (about five minutes) shortens ramps and windows and scales
  * capacity down; it never changes a shape (streams, rates and answer lengths per scenario).
  */
 const LOADS = {
