@@ -13,10 +13,11 @@
  *
  * Each setting is run in its own server process, one after the other, against the same mock.
  */
-import http from 'node:http'
 import { pathToFileURL } from 'node:url'
 import { join } from 'node:path'
 import type { startMockUpstream as StartMock } from '../lib/mock/index.js'
+import { collectSse } from '../test/fixtures/sse-client.js'
+import type { CollectedEvent } from '../test/fixtures/sse-client.js'
 import { cpuUs, repoRoot, rssBytes, startNode } from './load/procs.js'
 
 /** Heap and allocator settings to compare: node flags and environment of the server process. */
@@ -42,67 +43,32 @@ const names = arg('settings', Object.keys(SETTINGS).join(',')).split(',')
 const { startMockUpstream } = await import(pathToFileURL(join(repoRoot, 'dist/lib/mock/index.js')).href) as { startMockUpstream: typeof StartMock }
 const mock = await startMockUpstream({ host: '127.0.0.1' })
 setInterval(() => mock.clear(), 2000).unref()
-const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity })
-
-interface Read { ids: number[], streamId: string | undefined, closed: boolean }
-
-/**
- * One request, read until `event: close` (or until `dropAfter` tokens, then the connection is
- * cut). Ids are collected so the resumed half can be checked for gaps and duplicates.
- */
-function read (port: number, method: 'POST' | 'GET', path: string, body: unknown, headers: Record<string, string>, dropAfter = Infinity): Promise<Read> {
-  return new Promise((resolve, reject) => {
-    const result: Read = { ids: [], streamId: undefined, closed: false }
-    const req = http.request({ host: '127.0.0.1', port, method, path, agent, headers: { accept: 'text/event-stream', ...headers } }, (res) => {
-      result.streamId = res.headers['x-stream-id'] as string | undefined
-      if (res.statusCode !== 200 && res.statusCode !== 201) {
-        res.resume()
-        reject(new Error(`${method} ${path}: ${res.statusCode ?? 0}`))
-        return
-      }
-      res.setEncoding('utf8')
-      let tail = ''
-      res.on('data', (text: string) => {
-        const lines = (tail + text).split('\n')
-        tail = lines.pop() ?? ''
-        for (const line of lines) {
-          if (line.startsWith('id: ')) result.ids.push(Number(line.slice(4)))
-          else if (line === 'event: close') result.closed = true
-        }
-        if (result.ids.length >= dropAfter && !result.closed) {
-          req.destroy()
-          resolve(result)
-        }
-      })
-      res.on('end', () => resolve(result))
-      res.on('error', () => resolve(result))
-    })
-    req.on('error', (err) => { if (result.ids.length >= dropAfter) resolve(result); else reject(err) })
-    if (body !== undefined) {
-      const bytes = JSON.stringify(body)
-      req.setHeader('content-type', 'application/json')
-      req.end(bytes)
-    } else req.end()
-  })
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** One answer: start it, maybe drop and resume it, and check that every id came exactly once. */
-async function answer (port: number, drop: boolean): Promise<{ tokens: number, ok: boolean }> {
+async function answer (url: string, drop: boolean): Promise<{ tokens: number, ok: boolean }> {
   const body = { messages: [{ role: 'user', content: 'soak' }], mock: { tokens: Array.from({ length: TOKENS }, (_, i) => `token${i} `), tokenDelayMs: TOKEN_DELAY_MS, firstTokenDelayMs: 0, jitterMs: 0 } }
-  const first = await read(port, 'POST', '/v1/chat/stream', body, {}, drop ? Math.floor(TOKENS / 4) : Infinity)
-  let ids = first.ids
-  if (drop && !first.closed) {
+  const dropAfter = drop ? Math.floor(TOKENS / 4) : Infinity
+  let seen = 0
+  // Read to `close`, or cut the connection after `dropAfter` numbered events.
+  const first = await collectSse(`${url}/v1/chat/stream`, { method: 'POST', body, timeoutMs: 60_000, until: (e) => e.event === 'close' || (e.id !== undefined && ++seen >= dropAfter) })
+  if (first.status !== 200 && first.status !== 201) throw new Error(`POST /v1/chat/stream: ${first.status}`)
+  let events = first.events
+  if (drop && !closed(events)) {
     await sleep(200)
-    const rest = await read(port, 'GET', `/v1/chat/stream/${first.streamId ?? ''}`, undefined, { 'last-event-id': String(ids.at(-1) ?? 0) })
-    ids = ids.concat(rest.ids)
-    first.closed = rest.closed
+    const lastId = numbered(events).at(-1) ?? 0
+    const rest = await collectSse(`${url}/v1/chat/stream/${String(first.headers['x-stream-id'])}`, { headers: { 'last-event-id': String(lastId) }, timeoutMs: 60_000, until: (e) => e.event === 'close' })
+    events = events.concat(rest.events)
   }
   // Ids count the answer's events (tokens, then finish, usage…): consecutive from 1, none twice.
-  const ok = first.closed && ids.every((id, i) => id === i + 1) && ids.length >= TOKENS
+  const ids = numbered(events)
+  const ok = closed(events) && ids.every((id, i) => id === i + 1) && ids.length >= TOKENS
   return { tokens: ids.length, ok }
 }
+
+const numbered = (events: readonly CollectedEvent[]): number[] => events.filter((e) => e.id !== undefined).map((e) => Number(e.id))
+const closed = (events: readonly CollectedEvent[]): boolean => events.some((e) => e.event === 'close')
 
 interface Memory { gc: boolean, rss: number, heapUsed: number, heapTotal: number, external: number, arrayBuffers: number }
 const MB = (n: number): string => (n / 1048576).toFixed(1)
@@ -121,7 +87,7 @@ for (const name of names) {
   process.stdout.write(`\n${name} (${[...setting.nodeArgs, ...Object.entries(setting.env ?? {}).map(([k, v]) => `${k}=${v}`)].join(' ') || 'no flags'}): ${STREAMS} streams × ${TOKENS} tokens, half dropped and resumed, ${ROUNDS} rounds\n`)
   const rssByRound: string[] = [MB(rssBytes(server.pid))]
   for (let round = 1; round <= ROUNDS; round++) {
-    const results = await Promise.all(Array.from({ length: STREAMS }, (_, i) => answer(port, i % 2 === 0)))
+    const results = await Promise.all(Array.from({ length: STREAMS }, (_, i) => answer(`http://127.0.0.1:${port}`, i % 2 === 0)))
     for (const r of results) {
       tokens += r.tokens
       if (!r.ok) bad++
@@ -141,4 +107,3 @@ for (const name of names) {
   await server.kill()
 }
 await mock.close()
-agent.destroy()
