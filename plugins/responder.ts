@@ -3,6 +3,7 @@ import { RelayError } from '../lib/relay/errors.js'
 import type { Generation } from '../lib/relay/generation.js'
 import type { JournalListener } from '../lib/relay/journal.js'
 import { OpenAIChunkWriter } from '../lib/relay/openai-format.js'
+import type { ResumeVia } from '../lib/relay/metrics.js'
 import type { Relay } from '../lib/relay/relay.js'
 import type { SseStream } from '../lib/sse/stream.js'
 import type { ChatRequestBody } from '../lib/upstream/types.js'
@@ -140,7 +141,7 @@ export class Responder {
    * unknown, expired or not the owner's. Counted as a resume when it starts after an event, and
    * always by conversation: that route only ever re-attaches (a page reload, another device).
    */
-  async resume (request: FastifyRequest, reply: FastifyReply, streamId: string, owner: string | null, afterId: number, via: 'stream' | 'conversation' = 'stream'): Promise<FastifyReply> {
+  async resume (request: FastifyRequest, reply: FastifyReply, streamId: string, owner: string | null, afterId: number, via: Exclude<ResumeVia, 'channel'> = 'stream'): Promise<FastifyReply> {
     if (await this.#relay.find(streamId, owner) === undefined) throw notFound()
     tagLogs(request, reply, { streamId })
     if (afterId > 0 || via === 'conversation') {

@@ -420,8 +420,6 @@ export class Generation {
   complete () {
     if (this.finished) return
     this.finished = true
-    // Thinking and no answer: the block stays open, it is all there is to read.
-    this.endThinking(true, false)
     const notice = this.finishReason === 'length' ? 'The answer reached the length limit.' : undefined
     this.record({ outcome: 'done', notice })
     if (notice) this.view.showNotice(notice)
@@ -433,7 +431,6 @@ export class Generation {
     if (this.finished) return
     this.finished = true
     this.follower?.stop()
-    this.endThinking(true, false)
     // Keep what was said: the next turn's context includes the partial answer, as on screen.
     this.record({ outcome: 'stopped', notice })
     this.view.showNotice(notice)
@@ -445,6 +442,9 @@ export class Generation {
    * @param {Pick<import('./conversations.js').Message, 'outcome' | 'notice' | 'error'>} end
    */
   record (end) {
+    // The answer is final: the thinking is over (after Reconnect, which records nothing, it may
+    // go on). Thinking and no answer: the block stays open, it is all there is to read.
+    this.endThinking(true, false)
     /** @type {import('./conversations.js').Message} */
     const message = { role: 'assistant', content: this.text, stats: this.stats(), outcome: end.outcome }
     if (this.reasoning !== '') {
@@ -508,8 +508,6 @@ export class Generation {
     this.finished = true
     this.follower?.stop()
     if (action === 'regenerate') {
-      // Final: the thinking is over. (After Reconnect, it may go on.)
-      this.endThinking(true, false)
       /** @type {{ title: string, detail?: string, code?: string }} */
       const error = { title }
       if (detail) error.detail = detail

@@ -288,7 +288,7 @@ export class AnswerView {
    */
   startReasoning () {
     if (this.reasoning === null) {
-      this.reasoning = new ReasoningView({ beforeWrite: this.hooks.beforeWrite, afterWrite: this.hooks.afterWrite })
+      this.reasoning = new ReasoningView(this.hooks)
       this.reasoningSlot.append(this.reasoning.root)
       this.reasoningSlot.hidden = false
     }

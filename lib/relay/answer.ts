@@ -39,8 +39,7 @@ export class AnswerBuilder {
 
   add (event: RelayEvent): void {
     if (event.type === 'usage') {
-      this.usage = { prompt_tokens: event.prompt_tokens, completion_tokens: event.completion_tokens, total_tokens: event.total_tokens }
-      if (event.reasoning_tokens !== undefined) this.usage.reasoning_tokens = event.reasoning_tokens
+      this.usage = usageOf(event)
       return
     }
     if (event.type === 'error') return
@@ -96,6 +95,13 @@ export class AnswerBuilder {
   }
 }
 
+/** The usage an upstream reported, as the relay's {@link Usage}. */
+function usageOf (event: Extract<UpstreamEvent, { type: 'usage' }>): Usage {
+  const usage: Usage = { prompt_tokens: event.prompt_tokens, completion_tokens: event.completion_tokens, total_tokens: event.total_tokens }
+  if (event.reasoning_tokens !== undefined) usage.reasoning_tokens = event.reasoning_tokens
+  return usage
+}
+
 /**
  * Usage estimated from characters: about four a token, the common rule of thumb for English
  * text. Reasoning is output the upstream bills as completion tokens.
@@ -116,10 +122,6 @@ export function estimateUsage (outputChars: number, reasoningChars: number, prom
 export class OutputTally {
   /** Answer text pieces (`delta` events): the upstream's content tokens. */
   deltas = 0
-  reasoning = 0
-  toolCalls = 0
-  finishes = 0
-  usageEvents = 0
   private chars = 0
   private reasoningChars = 0
   private usage: Usage | undefined
@@ -131,20 +133,13 @@ export class OutputTally {
         this.chars += event.content.length
         break
       case 'reasoning':
-        this.reasoning++
         this.reasoningChars += event.content.length
         break
       case 'tool_call':
-        this.toolCalls++
         this.chars += event.arguments.length + (event.name?.length ?? 0)
         break
-      case 'finish':
-        this.finishes++
-        break
       case 'usage':
-        this.usageEvents++
-        this.usage = { prompt_tokens: event.prompt_tokens, completion_tokens: event.completion_tokens, total_tokens: event.total_tokens }
-        if (event.reasoning_tokens !== undefined) this.usage.reasoning_tokens = event.reasoning_tokens
+        this.usage = usageOf(event)
         break
     }
   }

@@ -1,6 +1,6 @@
 import { UpstreamError } from '../upstream/types.js'
 import type { ChatRequestBody, StreamOptions, UpstreamEvent, UpstreamReport } from '../upstream/types.js'
-import { AnswerBuilder, OutputTally, promptChars } from './answer.js'
+import { AnswerBuilder, OutputTally } from './answer.js'
 import type { AssembledChoice, Usage } from './answer.js'
 import { GenerationStopped, RelayError } from './errors.js'
 import type { StopReason } from './errors.js'
@@ -270,7 +270,7 @@ export class Generation {
     }
     observer.ended(summary)
     logFinished(deps.log, summary)
-    if (answer !== undefined) this.finish(answer, reason, error)
+    if (answer !== undefined) this.finish(answer, reason, error, usage, estimated)
     return reason
   }
 
@@ -297,9 +297,9 @@ export class Generation {
     }
   }
 
-  private finish (answer: AnswerBuilder, reason: EndReason, error: { code: string, message: string } | undefined): void {
+  /** Runs the onFinish hook with the assembled answer and the usage the summary counted. */
+  private finish (answer: AnswerBuilder, reason: EndReason, error: { code: string, message: string } | undefined, usage: Usage, estimated: boolean): void {
     const choices = answer.result()
-    const { usage, estimated } = answer.usageOrEstimate(promptChars(this.info.body))
     const result: GenerationResult = {
       ...this.info,
       reason,

@@ -53,22 +53,23 @@ abstract class FastMetric {
   abstract reset (): void
 }
 
-/** A label-less counter for the per-token path. */
-class FastCounter extends FastMetric {
+/**
+ * A label-less counter read from another one when scraped (`relay_tokens_total` is
+ * `relay_events_total{type="delta"}`): nothing more to count on the per-token path.
+ */
+class DerivedCounter extends FastMetric {
   readonly type = 'counter'
-  private value = 0
 
-  inc (): void {
-    this.value++
+  constructor (name: string, help: string, registers: Registry[], private readonly read: () => number) {
+    super(name, help, registers)
   }
 
   protected values (): Sample[] {
-    return [{ value: this.value, labels: {} }]
+    return [{ value: this.read(), labels: {} }]
   }
 
-  reset (): void {
-    this.value = 0
-  }
+  /** Reset with the counter it reads. */
+  reset (): void {}
 }
 
 /**
@@ -86,6 +87,11 @@ class FastLabelCounter extends FastMetric {
 
   inc (value: string): void {
     this.counts[value] = (this.counts[value] ?? 0) + 1
+  }
+
+  /** The count of one label value. */
+  count (value: string): number {
+    return this.counts[value] ?? 0
   }
 
   protected values (): Sample[] {
@@ -150,7 +156,6 @@ class FastHistogram extends FastMetric {
  */
 export class RelayMetrics implements GenerationObserver {
   readonly registry = new Registry()
-  private readonly tokens: FastCounter
   private readonly events: FastLabelCounter
   private readonly usage: Counter<'model' | 'kind' | 'estimated'>
   private readonly responses: Counter<'route' | 'status'>
@@ -167,8 +172,8 @@ export class RelayMetrics implements GenerationObserver {
   constructor (sources: MetricsSources) {
     const registers = [this.registry]
     collectDefaultMetrics({ register: this.registry })
-    this.tokens = new FastCounter('relay_tokens_total', 'Content tokens relayed from the upstream (answer text pieces: delta events)', registers)
-    this.events = new FastLabelCounter('relay_events_total', 'Events relayed from the upstream, by type (delta, reasoning, tool_call, finish, usage)', 'type', EVENT_TYPES, registers)
+    const events = this.events = new FastLabelCounter('relay_events_total', 'Events relayed from the upstream, by type (delta, reasoning, tool_call, finish, usage)', 'type', EVENT_TYPES, registers)
+    new DerivedCounter('relay_tokens_total', 'Content tokens relayed from the upstream (answer text pieces: delta events)', registers, () => events.count('delta')) // eslint-disable-line no-new
     this.usage = new Counter({
       name: 'relay_usage_tokens_total',
       help: 'Tokens of finished generations by model and kind (prompt, completion, reasoning); estimated="true" where the upstream sent no usage',
@@ -211,18 +216,13 @@ export class RelayMetrics implements GenerationObserver {
   }
 
   firstToken (ms: number, type: UpstreamEvent['type']): void {
-    this.counted(type)
+    this.events.inc(type)
     this.ttft.observe(ms / 1000)
   }
 
   token (gapMs: number, type: UpstreamEvent['type']): void {
-    this.counted(type)
-    this.gap.observe(gapMs / 1000)
-  }
-
-  private counted (type: UpstreamEvent['type']): void {
     this.events.inc(type)
-    if (type === 'delta') this.tokens.inc()
+    this.gap.observe(gapMs / 1000)
   }
 
   ended (summary: GenerationSummary): void {
@@ -259,7 +259,7 @@ export class RelayMetrics implements GenerationObserver {
   }
 
   /** A reader resumed (`Last-Event-ID`, `?lastEventId`) or re-attached (a conversation's stream). */
-  resumed (via: ResumeVia = 'stream'): void {
+  resumed (via: ResumeVia): void {
     this.resumesTotal.inc({ via })
   }
 }

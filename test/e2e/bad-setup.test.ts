@@ -2,10 +2,9 @@
  * A bad setup stops the real server entry (`server.ts`, what `npm start` runs) with one line that
  * says what to fix, and a non-zero exit: never a stack trace, never a server that half runs.
  */
-import { createServer } from 'node:net'
-import type { Server } from 'node:net'
 import t from 'tap'
 import type { Test } from 'tap'
+import { holdPort } from '../fixtures/free-port.js'
 import { runRelayProcessToExit } from '../fixtures/relay-process.js'
 import type { FinishedRelayProcess } from '../fixtures/relay-process.js'
 
@@ -28,11 +27,7 @@ t.test('LOG_LEVEL=verbose: one line naming the variable and the levels', async (
 })
 
 t.test('a port in use: one line naming the port and the variable to change', async (t) => {
-  const holder: Server = createServer()
-  await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => { holder.close() })
-  const address = holder.address()
-  const port = typeof address === 'object' && address !== null ? address.port : 0
+  const port = await holdPort(t)
   const line = oneLineFailure(t, await runRelayProcessToExit({ PORT: String(port) }))
   t.equal(line, `fastify-llm-relay: port ${port} on 127.0.0.1 is in use (set PORT)`)
 })
@@ -44,11 +39,7 @@ t.test('a HOST that is no address of this machine: one line naming HOST', async 
 })
 
 t.test('METRICS_PORT in use: one line naming METRICS_PORT, not PORT', async (t) => {
-  const holder: Server = createServer()
-  await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => { holder.close() })
-  const address = holder.address()
-  const port = typeof address === 'object' && address !== null ? address.port : 0
+  const port = await holdPort(t)
   const line = oneLineFailure(t, await runRelayProcessToExit({ PORT: '0', METRICS_PORT: String(port) }))
   t.equal(line, `fastify-llm-relay: port ${port} on 127.0.0.1 is in use (set METRICS_PORT)`)
 })

@@ -9,6 +9,7 @@ import { keyId } from '../../plugins/identify.js'
 import { startRelay } from '../fixtures/relay.js'
 import { collectSse } from '../fixtures/sse-client.js'
 import { closeReason, untilClose, waitUntil } from '../fixtures/stack.js'
+import { openaiChunk } from '../fixtures/mock.js'
 
 const UPSTREAM_KEY = 'sk-upstream-never-logged'
 const RELAY_KEY = 'relay-key-never-logged'
@@ -44,12 +45,11 @@ function own (line: Line | undefined): Record<string, unknown> | undefined {
 const digestOf = (owner: string): string => createHash('sha256').update(owner).digest('base64url').slice(0, 12)
 
 /** The OpenAI stream of a two-token answer with the upstream's usage, byte for byte. */
-const chunk = (rest: string): string => `data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m",${rest}}\n\n`
 const RAW_ANSWER = [
-  chunk('"choices":[{"index":0,"delta":{"role":"assistant","content":"Hi"},"finish_reason":null}]'),
-  chunk('"choices":[{"index":0,"delta":{"content":" there"},"finish_reason":null}]'),
-  chunk('"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]'),
-  chunk('"choices":[],"usage":{"prompt_tokens":7,"completion_tokens":2,"total_tokens":9}'),
+  openaiChunk('"choices":[{"index":0,"delta":{"role":"assistant","content":"Hi"},"finish_reason":null}]'),
+  openaiChunk('"choices":[{"index":0,"delta":{"content":" there"},"finish_reason":null}]'),
+  openaiChunk('"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]'),
+  openaiChunk('"choices":[],"usage":{"prompt_tokens":7,"completion_tokens":2,"total_tokens":9}'),
   'data: [DONE]\n\n'
 ]
 

@@ -7,6 +7,7 @@ import t from 'tap'
 import { startStack, untilClose, waitUntil } from '../fixtures/stack.js'
 import type { Stack } from '../fixtures/stack.js'
 import { collectSse } from '../fixtures/sse-client.js'
+import { openaiChunk } from '../fixtures/mock.js'
 
 interface Family { name: string, metrics: Array<{ value?: string, labels?: Record<string, string> }> }
 
@@ -26,14 +27,13 @@ async function sample (stack: Stack, name: string, labels: Record<string, string
   return Number(found?.value ?? 0)
 }
 
-const chunk = (rest: string): string => `data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m",${rest}}\n\n`
 /** One reasoning piece, two content pieces, a finish and the upstream's usage (with reasoning tokens). */
 const RAW_ANSWER = [
-  chunk('"choices":[{"index":0,"delta":{"role":"assistant","reasoning_content":"hmm"},"finish_reason":null}]'),
-  chunk('"choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}]'),
-  chunk('"choices":[{"index":0,"delta":{"content":" there"},"finish_reason":null}]'),
-  chunk('"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]'),
-  chunk('"choices":[],"usage":{"prompt_tokens":7,"completion_tokens":5,"total_tokens":12,"completion_tokens_details":{"reasoning_tokens":3}}'),
+  openaiChunk('"choices":[{"index":0,"delta":{"role":"assistant","reasoning_content":"hmm"},"finish_reason":null}]'),
+  openaiChunk('"choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}]'),
+  openaiChunk('"choices":[{"index":0,"delta":{"content":" there"},"finish_reason":null}]'),
+  openaiChunk('"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]'),
+  openaiChunk('"choices":[],"usage":{"prompt_tokens":7,"completion_tokens":5,"total_tokens":12,"completion_tokens_details":{"reasoning_tokens":3}}'),
   'data: [DONE]\n\n'
 ]
 

@@ -3,7 +3,7 @@
 // not serve. Real sockets on 127.0.0.1.
 import t from 'tap'
 import { buildApp } from '../../app.js'
-import { freePort } from '../fixtures/free-port.js'
+import { freePort, holdPort } from '../fixtures/free-port.js'
 import { startRelay } from '../fixtures/relay.js'
 
 const METRICS_KEY = 'scrape-key-1'
@@ -55,12 +55,7 @@ t.test('METRICS_PORT: /metrics on its own listener only', async (t) => {
 })
 
 t.test('METRICS_PORT already in use: the boot fails naming METRICS_PORT', async (t) => {
-  const { createServer } = await import('node:net')
-  const holder = createServer()
-  await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => { holder.close() })
-  const address = holder.address()
-  const port = typeof address === 'object' && address !== null ? address.port : 0
+  const port = await holdPort(t)
   const app = await buildApp({ env: { HOST: '127.0.0.1', METRICS_PORT: String(port) }, logger: false })
   t.teardown(() => app.close())
   await t.rejects(app.listen({ host: '127.0.0.1', port: 0 }), { name: 'ConfigError', message: `port ${port} on 127.0.0.1 is in use (set METRICS_PORT)` })

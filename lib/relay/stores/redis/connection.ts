@@ -91,10 +91,7 @@ export function openTopology (connection: RedisConnection, options: ConnectOptio
     // every second (one CLUSTER SLOTS per instance): an instance that sends nothing to a moved
     // slot learns of it so, and its notification channels follow within that (should the old
     // node's own notice, an sunsubscribe, be lost in ioredis, see subscriptions.ts).
-    const refresher = setInterval(() => {
-      if (cmd.status === 'end') clearInterval(refresher)
-      else if (cmd.status === 'ready') cmd.refreshSlotsCache()
-    }, 1000).unref()
+    const refresher = setInterval(() => { if (cmd.status === 'ready') cmd.refreshSlotsCache() }, 1000).unref()
     cmd.once('end', () => { clearInterval(refresher) })
     return {
       cluster: true,
