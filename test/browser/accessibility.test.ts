@@ -9,27 +9,10 @@
  * - Screen readers hear the answer a finished block at a time (a paragraph, a list, "Code block,
  *   python."), not a token at a time, while the answer being written is aria-busy.
  */
-import { readFile } from 'node:fs/promises'
-import { createRequire } from 'node:module'
 import t from 'tap'
 import type { Page } from 'playwright-core'
 import type { Test } from 'tap'
-import { answerText, browserStack, chromiumMissing, DESKTOP, openPage, PHONE, sendPrompt, setExtraBody, waitForAnswerState, waitForTextLength } from '../fixtures/browser.js'
-
-const axeSource = await readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8')
-
-interface AxeViolation { id: string, impact: string, help: string, nodes: Array<{ target: string[], failureSummary: string }> }
-
-/** Runs axe on the page; the violations, each with where and why. */
-async function audit (page: Page): Promise<string[]> {
-  await page.evaluate(axeSource)
-  const violations = await page.evaluate(async () => {
-    const axe = (window as unknown as { axe: { run: (context: Document, options: object) => Promise<{ violations: AxeViolation[] }> } }).axe
-    const result = await axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] } })
-    return result.violations
-  })
-  return violations.flatMap((v) => v.nodes.map((n) => `${v.id} (${v.impact}): ${v.help} at ${n.target.join(' ')}: ${n.failureSummary}`))
-}
+import { answerText, audit, browserStack, chromiumMissing, DESKTOP, openPage, PHONE, sendPrompt, setExtraBody, waitForAnswerState, waitForTextLength } from '../fixtures/browser.js'
 
 const RICH = [
   '## A heading', '',

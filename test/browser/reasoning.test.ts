@@ -9,11 +9,9 @@
  * - Markup in the thinking runs nothing; the block passes axe (contrast in both themes).
  * With UPDATE_SCREENSHOTS=1 the first test also writes docs/screenshot-reasoning.png (README).
  */
-import { readFile } from 'node:fs/promises'
-import { createRequire } from 'node:module'
 import t from 'tap'
 import type { Page } from 'playwright-core'
-import { answerSource, answerText, browserStack, chromiumMissing, openPage, screenshot, sendPrompt, setExtraBody, waitForAnswerState } from '../fixtures/browser.js'
+import { answerSource, answerText, audit, browserStack, chromiumMissing, openPage, screenshot, sendPrompt, setExtraBody, waitForAnswerState } from '../fixtures/browser.js'
 
 /** The last answer's thinking block, as the page shows it. */
 interface ThinkingSample {
@@ -303,20 +301,12 @@ t.test('markup in the thinking runs nothing, loads nothing, and shows as text', 
   t.equal(await page.locator('.msg-assistant details.reasoning').locator('img, script, svg').count(), 0, 'which makes no element either')
 })
 
-const axeSource = await readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8')
-
 t.test('axe finds nothing wrong with the thinking block and the waiting line, light and dark', { skip: chromiumMissing }, async (t) => {
   const { relay, browser } = await browserStack(t)
   for (const colorScheme of ['light', 'dark'] as const) {
     const { context, page, log } = await openPage(browser, relay.url, { colorScheme })
     const check = async (what: string, selector: string): Promise<void> => {
-      await page.evaluate(axeSource)
-      const violations = await page.evaluate(async (include) => {
-        const axe = (window as unknown as { axe: { run: (context: object, options: object) => Promise<{ violations: Array<{ id: string, nodes: Array<{ target: string[], failureSummary: string }> }> }> } }).axe
-        const result = await axe.run({ include: [include] }, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] } })
-        return result.violations.flatMap((v) => v.nodes.map((n) => `${v.id} at ${n.target.join(' ')}: ${n.failureSummary}`))
-      }, selector)
-      t.same(violations, [], `${colorScheme}: ${what}`, { log })
+      t.same(await audit(page, selector), [], `${colorScheme}: ${what}`, { log })
     }
     await setExtraBody(page, { mock: { reasoning: 'Weigh **both** options, then `pick` one.', text: 'Picked.', tokenDelayMs: 400, firstTokenDelayMs: 1800, jitterMs: 0 } })
     await sendPrompt(page, 'Choose')
