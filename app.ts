@@ -148,8 +148,12 @@ export async function buildApp (options: AppOptions = {}): Promise<FastifyInstan
   app.get('/healthz', async () => ({ status: 'ok' }))
   app.get('/readyz', async (request, reply) => {
     const { relay } = app
-    const ready = !relay.draining && relay.store.ready
-    return reply.code(ready ? 200 : 503).send({ ready, draining: relay.draining, store: relay.store.ready ? 'ok' : 'unavailable' })
+    const { draining, store } = relay
+    const storeReady = store.ready
+    const ready = !draining && storeReady
+    // `reason` says why not (draining, or what the store waits for), for the operator reading it.
+    const reason = draining ? 'draining' : storeReady ? undefined : store.notReady ?? 'the store is unavailable'
+    return reply.code(ready ? 200 : 503).send({ ready, draining, store: storeReady ? 'ok' : 'unavailable', reason })
   })
 
   // /metrics: behind METRICS_KEY when set, and on its own port with METRICS_PORT (README "Logs and metrics").

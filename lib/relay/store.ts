@@ -112,6 +112,8 @@ export interface ControlStore {
 export interface RelayStore extends JournalStore, ConversationStore, LimitStore, ControlStore {
   /** False while the store cannot serve (a configured Redis is unreachable, hung, or answering errors). */
   readonly ready: boolean
+  /** Why the store is not {@link ready}, in words (`/readyz` shows it), or `undefined` when it is or cannot say. */
+  readonly notReady?: string | undefined
   /** Stops timers and connections. */
   close (): Promise<void>
 }

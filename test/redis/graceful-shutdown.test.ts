@@ -84,7 +84,7 @@ t.test('SIGTERM with a grace long enough: readiness turns false, new generations
   await waitUntil(async () => (await fetch(`${a.url}/readyz`)).status === 503, 3000, '/readyz 503 on A')
   const ready = await fetch(`${a.url}/readyz`)
   t.equal(ready.status, 503, '/readyz answers 503 while draining')
-  t.match(await ready.json(), { ready: false, draining: true })
+  t.match(await ready.json(), { ready: false, draining: true, reason: 'draining' })
 
   const refused = await fetch(`${a.url}/v1/chat/stream`, {
     method: 'POST',

@@ -21,6 +21,11 @@ async function status (relay: RunningRelay, path: string, init?: RequestInit): P
   return res.status
 }
 
+/** /readyz's `reason` (why not ready). */
+async function reason (relay: RunningRelay): Promise<string | undefined> {
+  return (await (await fetch(`${relay.url}/readyz`)).json() as { reason?: string }).reason
+}
+
 t.test(`Redis hung (SIGSTOP) for ${STOP_MS / 1000} s: /readyz 503 throughout, starts 503, ready again after`, async (t) => {
   const redis = await startRedis()
   t.teardown(async () => { await redis.destroy() })
@@ -42,6 +47,7 @@ t.test(`Redis hung (SIGSTOP) for ${STOP_MS / 1000} s: /readyz 503 throughout, st
       if (probes.length % 4 === 0 && Date.now() - stoppedAt < STOP_MS - 1500) starting.push(status(relay, '/v1/chat', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages: [{ role: 'user', content: 'x' }] }) }))
       await new Promise((resolve) => setTimeout(resolve, 250))
     }
+    t.match(await reason(relay), /^(127\.0\.0\.1:\d+ has not answered a PING for \d+ ms|a Redis command failed \(.*(Command timed out|PING).*\); not ready for \d+ ms more)$/, '/readyz says why: the PING unanswered, or a command timed out')
   } finally {
     process.kill(pid, 'SIGCONT')
   }
@@ -52,6 +58,7 @@ t.test(`Redis hung (SIGSTOP) for ${STOP_MS / 1000} s: /readyz 503 throughout, st
   t.ok(starts.length >= 3 && starts.every((s) => s === 503), `every start got 503 (${starts.join(', ')})`)
 
   await waitUntilOk(async () => await status(relay, '/readyz') === 200, 10_000, 'ready again')
+  t.equal(await reason(relay), undefined, 'no reason once ready')
   const created = await status(relay, '/v1/chat', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages: [{ role: 'user', content: 'x' }], mock: { tokens: ['ok'] } }) })
   t.equal(created, 201, 'and starts work again')
 })

@@ -11,8 +11,10 @@ import type { RedisStoreOptions } from '../../lib/relay/stores/redis.js'
 import { NO_SHARDED_PUBSUB } from '../../lib/relay/stores/redis/subscriptions.js'
 import { collector } from '../fixtures/journal-collector.js'
 import { startRedis } from '../fixtures/redis.js'
+import type { RunningRedis } from '../fixtures/redis.js'
 import { startTopology } from '../fixtures/redis-topology.js'
 import { redisContract, redisPair } from '../fixtures/redis-contract.js'
+import { startTcpProxy } from '../fixtures/tcp-proxy.js'
 import { waitUntil } from '../fixtures/wait.js'
 
 const redis = await startTopology('standalone')
@@ -222,4 +224,30 @@ t.test('the count of an instance dead so long ago that it was forgotten is dropp
   t.same(taken, [true, true, true], 'the client has its 3 slots: the forgotten instance\'s 2 are not counted')
   t.equal(await admin.hget(counts, crashed.instanceId), null, 'and its count is gone from the hash')
   t.equal(await a.acquireSlot('ip:11', 3), false, 'the limit still holds')
+})
+
+t.test('an SSUBSCRIBE never answered on a connection that stays up (replies out of step): not ready, saying so, then a new connection subscribes and notifications flow', async (t) => {
+  const [a] = await redisPair(t, redis)
+  const proxy = await startTcpProxy((redis.nodes[0] as RunningRedis).port)
+  t.teardown(async () => { await proxy.close() })
+  // B reaches Redis through the proxy; its reads wait for notifications only (no polling).
+  const b = new RedisStore({ url: `redis://127.0.0.1:${proxy.port}`, prefix: a.keys.prefix, pollMs: 600_000 })
+  t.teardown(async () => { await b.close() })
+  await b.waitUntilReady()
+  await a.create('m', META)
+  a.append('m', [entry(1)])
+  await waitUntil(() => a.pendingEntries === 0, 5000, 'the entry written')
+  proxy.muteAfter('ssubscribe')
+  const c = collector()
+  const reasons = new Set<string>()
+  const watch = setInterval(() => { const reason = b.notReady; if (reason !== undefined) reasons.add(reason.replace(/\d+ ms/g, 'N ms')) }, 20)
+  t.teardown(() => { clearInterval(watch) })
+  b.subscribe('m', 0, c)
+  await waitUntil(() => c.entries.length === 1, 5000, 'the catch-up, once subscribed on a new connection')
+  a.append('m', [entry(2)])
+  await waitUntil(() => c.entries.length === 2, 2000, 'a live entry, notified')
+  await waitUntil(() => b.ready, 5000, 'B ready again')
+  t.same(c.entries.map((e) => e.id), [1, 2], 'each entry once')
+  t.ok([...reasons].some((reason) => /^notification channel \S+ is not subscribed yet \(connection to main ready, SSUBSCRIBE sent N ms ago\)$/.test(reason)), 'not ready meanwhile, naming the channel and the unanswered SSUBSCRIBE', { reasons: [...reasons] })
+  t.ok([...reasons].some((reason) => reason.includes('Command timed out: SSUBSCRIBE')), 'then the timeout, while the new connection subscribes', { reasons: [...reasons] })
 })

@@ -159,7 +159,7 @@ export class RedisStore implements RelayStore {
     this.#memory = new MemoryStore({ ...options.memory, retainMs, log })
     this.#subscriptions = new Subscriptions(ctx, (channel, message) => {
       if (!this.#control.received(channel, message)) this.#follower.notified(channel, message)
-    })
+    }, commandTimeoutMs)
     // A dead instance is remembered as long as anything it left may name it (slot counts, journals).
     this.#instances = new Instances(ctx, Math.max(slotTtlMs, retainMs) + leaseMs + 2 * renewMs)
     this.#follower = new Follower(ctx, { subscriptions: this.#subscriptions, instances: this.#instances, pollMs: options.pollMs ?? 5000 })
@@ -202,9 +202,17 @@ export class RedisStore implements RelayStore {
 
   /** True while Redis answers, every connection is up, and nothing failed lately (see `redis/health.ts`). */
   get ready (): boolean {
-    if (this.#closed || !this.#serverChecked || !this.#subscriptions.subscribed) return false
+    return this.notReady === undefined
+  }
+
+  /** Why the store is not {@link ready}, in words, or `undefined` when it is. */
+  get notReady (): string | undefined {
+    if (this.#closed) return 'the store is closed'
+    if (!this.#serverChecked) return 'the Redis server is not checked yet (connecting)'
+    const unsubscribed = this.#subscriptions.unsubscribed
+    if (unsubscribed !== undefined) return unsubscribed
     const subscribers = this.#subscriptions.connections
-    return this.#ctx.health.ready([this.#ctx.topology.cmd, ...subscribers], [...this.#ctx.topology.masters(), ...subscribers])
+    return this.#ctx.health.problem([this.#ctx.topology.cmd, ...subscribers], [...this.#ctx.topology.masters(), ...subscribers])
   }
 
   /** Resolves once {@link ready} (or rejects after `timeoutMs`). */

@@ -51,6 +51,8 @@ export class Health {
   /** Probes in flight: when each started. */
   readonly #probes = new Map<Redis, number>()
   #outageLogged = false
+  /** What failed last (for {@link problem}). */
+  #lastFailure = ''
   #lastProbe = -Infinity
   /** The store is closing: its connections end, which is no outage. */
   #closed = false
@@ -69,6 +71,7 @@ export class Health {
   failed (err: unknown, context: string): string | undefined {
     const now = performance.now()
     this.#failingUntil = Math.max(this.#failingUntil, now + this.#options.holdMs)
+    this.#lastFailure = `${context}: ${err instanceof Error ? err.message : String(err)}`
     const code = errorCode(err)
     // Closing: its connections end. Misconfigured: that one line says what is wrong.
     if (this.#closed || this.#misconfigured !== undefined) return code
@@ -105,23 +108,26 @@ export class Health {
   }
 
   /**
-   * Whether the `connected` connections are up, the `probed` ones up and answering, and nothing
-   * failed lately; starts a probe when one is due. (A Cluster connects to a node on first use, and
+   * Why the store is not ready, in words (`/readyz` shows it), or `undefined` when the
+   * `connected` connections are up, the `probed` ones up and answering, and nothing failed
+   * lately. Starts a probe when one is due. (A Cluster connects to a node on first use, and
    * refuses commands to a node still connecting: a probe connects it, and until it is up the
    * store is not ready.)
    */
-  ready (connected: ReadonlyArray<{ status: string }>, probed: readonly Redis[]): boolean {
-    if (this.#misconfigured !== undefined) return false
+  problem (connected: ReadonlyArray<Redis | { status: string }>, probed: readonly Redis[]): string | undefined {
+    if (this.#misconfigured !== undefined) return this.#misconfigured
     const now = performance.now()
     if (now - this.#lastProbe > this.#options.stallMs || probed.some((connection) => connection.status === 'wait')) this.#probe(probed)
-    for (const connection of [...connected, ...probed]) if (connection.status !== 'ready') return false
-    for (const started of this.#probes.values()) if (now - started > this.#options.stallMs) return false
-    if (now < this.#failingUntil) return false
+    for (const connection of [...connected, ...probed]) if (connection.status !== 'ready') return `the connection to ${nodeName(connection)} is ${connection.status}`
+    for (const [connection, started] of this.#probes) {
+      if (now - started > this.#options.stallMs) return `${nodeName(connection)} has not answered a PING for ${Math.round(now - started)} ms`
+    }
+    if (now < this.#failingUntil) return `a Redis command failed (${this.#lastFailure}); not ready for ${Math.ceil(this.#failingUntil - now)} ms more`
     if (this.#outageLogged) {
       this.#outageLogged = false
       this.#options.log('info', 'Redis available again')
     }
-    return true
+    return undefined
   }
 
   /** The store is closing: nothing more is logged or counted. */
@@ -141,4 +147,10 @@ export class Health {
       })
     }
   }
+}
+
+/** `host:port` of a node's connection (or "the Cluster"), for {@link Health.problem}. */
+function nodeName (connection: Redis | { status: string }): string {
+  const options = 'options' in connection ? connection.options : undefined
+  return options?.host === undefined ? 'the Cluster' : `${options.host}:${options.port}`
 }

@@ -11,10 +11,12 @@ interface Channel {
   node: NodeSubscriber | undefined
   subscribed: boolean
   /**
-   * The node an SSUBSCRIBE is in flight on. (One sent to a node that has just dropped the
-   * channel may never be answered: ioredis took that node's notice for another reply.)
+   * The node an SSUBSCRIBE is in flight on, and since when (performance.now()). One sent to a
+   * node that has just dropped the channel may never be answered (ioredis took that node's notice
+   * for another reply): after `timeoutMs` the connection is replaced.
    */
   subscribing: NodeSubscriber | undefined
+  subscribingSince: number
   /** Called at every (re)subscription: anything published while it was not subscribed was missed. */
   onSubscribed: () => void
   waiters: Array<() => void>
@@ -40,13 +42,16 @@ interface NodeSubscriber {
 export class Subscriptions {
   readonly #ctx: RedisContext
   readonly #onMessage: (channel: string, message: string) => void
+  readonly #timeoutMs: number
   readonly #channels = new Map<string, Channel>()
   readonly #nodes = new Map<string, NodeSubscriber>()
   #closed = false
 
-  constructor (ctx: RedisContext, onMessage: (channel: string, message: string) => void) {
+  /** `timeoutMs`: how long an SSUBSCRIBE may go unanswered on a connection that is up. */
+  constructor (ctx: RedisContext, onMessage: (channel: string, message: string) => void, timeoutMs: number) {
     this.#ctx = ctx
     this.#onMessage = onMessage
+    this.#timeoutMs = timeoutMs
     const { cmd, topology } = ctx
     // A Cluster refreshed its map of slots: channels whose slot moved follow it.
     if (topology.cluster) cmd.on('refresh', () => this.refresh())
@@ -56,7 +61,7 @@ export class Subscriptions {
   async add (name: string, onSubscribed: () => void): Promise<void> {
     let channel = this.#channels.get(name)
     if (channel === undefined) {
-      channel = { name, slot: keySlot(name), node: undefined, subscribed: false, subscribing: undefined, onSubscribed, waiters: [] }
+      channel = { name, slot: keySlot(name), node: undefined, subscribed: false, subscribing: undefined, subscribingSince: 0, onSubscribed, waiters: [] }
       this.#channels.set(name, channel)
       this.#route(channel)
     }
@@ -74,10 +79,20 @@ export class Subscriptions {
     for (const resolve of channel.waiters) resolve()
   }
 
-  /** Whether every channel is subscribed (readiness: a notification could be missed otherwise). */
-  get subscribed (): boolean {
-    for (const channel of this.#channels.values()) if (!channel.subscribed) return false
-    return true
+  /**
+   * Why a channel is not subscribed (readiness: a notification could be missed meanwhile), or
+   * `undefined` when every channel is.
+   */
+  get unsubscribed (): string | undefined {
+    for (const channel of this.#channels.values()) {
+      if (channel.subscribed) continue
+      const { node, subscribing, subscribingSince } = channel
+      const where = node === undefined
+        ? 'its node is not known yet (the map of slots is asked for)'
+        : `connection to ${node.node} ${node.redis.status}` + (subscribing === node ? `, SSUBSCRIBE sent ${Math.round(performance.now() - subscribingSince)} ms ago` : '')
+      return `notification channel ${channel.name} is not subscribed yet (${where})`
+    }
+    return undefined
   }
 
   /** The node connections (readiness and health probes). */
@@ -133,6 +148,20 @@ export class Subscriptions {
     }
   }
 
+  /** A new connection to the same node takes over every channel of `subscriber`, whose own is closed. */
+  #replace (subscriber: NodeSubscriber): void {
+    if (this.#nodes.get(subscriber.node) !== subscriber) return
+    this.#nodes.delete(subscriber.node)
+    const channels = [...subscriber.channels]
+    subscriber.channels.clear()
+    subscriber.redis.disconnect()
+    for (const channel of channels) {
+      channel.node = undefined
+      channel.subscribed = false
+      this.#route(channel)
+    }
+  }
+
   #connect (node: string): NodeSubscriber {
     const redis = this.#ctx.topology.subscriber(node, 'sub')
     const subscriber: NodeSubscriber = { node, redis, channels: new Set() }
@@ -162,7 +191,20 @@ export class Subscriptions {
   #subscribe (subscriber: NodeSubscriber, channel: Channel): void {
     if (channel.subscribing === subscriber) return
     channel.subscribing = subscriber
-    subscriber.redis.ssubscribe(channel.name).finally(() => { if (channel.subscribing === subscriber) channel.subscribing = undefined }).then(() => {
+    channel.subscribingSince = performance.now()
+    const unanswered = setTimeout(() => {
+      if (channel.subscribing !== subscriber || channel.node !== subscriber || this.#closed) return
+      channel.subscribing = undefined
+      // The connection is down: ioredis sends it again once up, and the next 'ready' does too.
+      if (subscriber.redis.status !== 'ready') return
+      // Up, and no answer: its replies are out of step with its commands (see `subscribing`).
+      this.#ctx.health.failed(new Error(`Command timed out: SSUBSCRIBE ${channel.name} on ${subscriber.node} unanswered for ${this.#timeoutMs} ms; its connection is replaced`), 'subscribe')
+      this.#replace(subscriber)
+    }, this.#timeoutMs).unref()
+    subscriber.redis.ssubscribe(channel.name).finally(() => {
+      clearTimeout(unanswered)
+      if (channel.subscribing === subscriber) channel.subscribing = undefined
+    }).then(() => {
       if (channel.node !== subscriber || this.#closed) return
       channel.subscribed = true
       const waiters = channel.waiters
@@ -170,6 +212,8 @@ export class Subscriptions {
       for (const resolve of waiters) resolve()
       channel.onSubscribed()
     }, (err: unknown) => {
+      // (A connection replaced or a channel moved meanwhile: nothing more to do here.)
+      if (channel.node !== subscriber || this.#closed) return
       // On a Cluster, MOVED is a slot served elsewhere now: the refresh it asks for moves the channel.
       if (this.#ctx.topology.cluster && err instanceof Error && /^(MOVED|ASK) /.test(err.message)) this.#ctx.topology.refresh()
       else if (err instanceof Error && /^ERR unknown command .ssubscribe/i.test(err.message)) this.#ctx.health.misconfigured(NO_SHARDED_PUBSUB)
