@@ -81,6 +81,7 @@ async function llmRelayPlugin (fastify: FastifyInstance, options: LlmRelayOption
     detachGraceMs,
     commitAfterMs,
     observer: metrics,
+    defaultModel: resolved.defaultModel,
     log
   })
   const channels = resolved.channels === true

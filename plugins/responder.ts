@@ -6,6 +6,7 @@ import { OpenAIChunkWriter } from '../lib/relay/openai-format.js'
 import type { ResumeVia } from '../lib/relay/metrics.js'
 import type { Relay } from '../lib/relay/relay.js'
 import type { SseStream } from '../lib/sse/stream.js'
+import { modelOf } from '../lib/upstream/types.js'
 import type { ChatRequestBody } from '../lib/upstream/types.js'
 import { ownerOf } from './identify.js'
 import type { Identify } from './identify.js'
@@ -176,7 +177,7 @@ export class Responder {
 
   /** The model an OpenAI-format answer names. */
   modelOf (body: ChatRequestBody, model?: string): string {
-    return model ?? (typeof body.model === 'string' ? body.model : this.#defaultModel)
+    return model ?? modelOf(body, this.#defaultModel)
   }
 }
 

@@ -1,4 +1,4 @@
-import { UpstreamError } from '../upstream/types.js'
+import { UpstreamError, modelOf } from '../upstream/types.js'
 import type { ChatRequestBody, StreamOptions, UpstreamEvent, UpstreamReport } from '../upstream/types.js'
 import { AnswerBuilder, OutputTally } from './answer.js'
 import type { AssembledChoice, Usage } from './answer.js'
@@ -71,6 +71,8 @@ export interface GenerationDeps {
   detachGraceMs: number
   /** Metrics. */
   observer: GenerationObserver
+  /** The model a request that names none is answered by (logs and metrics name it). */
+  defaultModel: string
   /** Logs hook failures and the like; never gets the request body or keys. */
   log: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void
 }
@@ -257,7 +259,7 @@ export class Generation {
     const summary = {
       streamId: info.streamId,
       owner: info.owner,
-      model: report.model ?? (typeof info.body.model === 'string' ? info.body.model : 'unknown'),
+      model: report.model ?? modelOf(info.body, deps.defaultModel),
       reason,
       errorCode: error?.code,
       upstreamStatus: report.status,

@@ -30,6 +30,11 @@ export interface RelayCoreOptions {
    */
   commitAfterMs?: number
   log?: GenerationDeps['log']
+  /**
+   * The upstream's default model, for a request that names none: the generation's log line and
+   * metrics name it (as `'unknown'` when not given). @default 'unknown'
+   */
+  defaultModel?: string
   /** Metrics of the generations. */
   observer?: GenerationObserver
 }
@@ -67,6 +72,7 @@ export class Relay {
       maxDurationMs: options.maxDurationMs ?? 600_000,
       detachGraceMs: options.detachGraceMs ?? 15_000,
       log: options.log ?? noop,
+      defaultModel: options.defaultModel ?? 'unknown',
       observer: options.observer ?? NO_OBSERVER
     }
     this.maxStreamsPerClient = options.maxStreamsPerClient ?? 8

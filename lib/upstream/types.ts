@@ -197,3 +197,8 @@ export interface UpstreamClientOptions {
 
 /** The request body the relay sends: OpenAI Chat Completions parameters (`messages`, `model`, …). */
 export type ChatRequestBody = Record<string, unknown>
+
+/** The model a request names (its `model`), or `fallback` (the configured default) when it names none. */
+export function modelOf (body: ChatRequestBody, fallback: string): string {
+  return typeof body.model === 'string' ? body.model : fallback
+}

@@ -168,3 +168,19 @@ t.test('drain on close: running answers finish within shutdownGraceMs; with 0 th
     if (reason === 'done') t.equal(payloads(res.events).filter((p) => p.type === 'delta').length, 20, 'the whole answer')
   }
 })
+
+t.test('an upstream of the application\'s own that names no model: its generations are counted under the default model', async (t) => {
+  const upstream = {
+    async * stream () {
+      yield { type: 'delta' as const, choice: 0, content: 'own' }
+      yield { type: 'usage' as const, prompt_tokens: 3, completion_tokens: 1, total_tokens: 4 }
+    }
+  }
+  const app = Fastify()
+  t.teardown(async () => { await app.close() })
+  await app.register(llmRelay, { upstream, defaultModel: 'house-model' })
+  const url = await listen(app)
+  const res = await collectSse(`${url}/v1/chat/stream`, { method: 'POST', body: { messages }, until: untilClose })
+  t.equal(textOf(res.events), 'own')
+  await waitUntil(async () => (await app.relayMetrics.registry.metrics()).includes('relay_usage_tokens_total{model="house-model",kind="prompt",estimated="false"} 3'), 3000, 'usage counted under the default model')
+})
