@@ -5,6 +5,7 @@
  * `config: { sseConnection: true }`; an application's own SSE routes may do the same.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { CappedCounts } from '../lib/relay/capped-counts.js'
 import { RelayError } from '../lib/relay/errors.js'
 import { bearerOf, keyId } from './identify.js'
 import { sendError } from './relay-http.js'
@@ -21,29 +22,23 @@ export const SSE_CONNECTION_ROUTE = { config: { sseConnection: true } } as const
 
 /** Open connections per client, on this instance. */
 export class ConnectionLimiter {
-  readonly #open = new Map<string, number>()
+  readonly #open = new CappedCounts()
 
   /** @param max most open connections per client; 0 = no limit */
   constructor (readonly max: number) {}
 
   /** Counts one more connection of `client`; false (and nothing counted) when it is at the limit. */
   acquire (client: string): boolean {
-    const open = this.#open.get(client) ?? 0
-    if (this.max > 0 && open >= this.max) return false
-    this.#open.set(client, open + 1)
-    return true
+    return this.#open.take(client, this.max > 0 ? this.max : Infinity)
   }
 
   release (client: string): void {
-    const open = (this.#open.get(client) ?? 0) - 1
-    // Deleted at zero: a map entry per client ever seen would grow without end.
-    if (open <= 0) this.#open.delete(client)
-    else this.#open.set(client, open)
+    this.#open.give(client)
   }
 
   /** Open connections of `client`. */
   count (client: string): number {
-    return this.#open.get(client) ?? 0
+    return this.#open.count(client)
   }
 }
 

@@ -1,6 +1,7 @@
 import { exactlyOnce, makeEntry } from '../journal.js'
 import type { EndReason, JournalEntry, JournalListener, JournalMeta, Unsubscribe } from '../journal.js'
 import { EntryLog, entrySize } from '../entry-log.js'
+import { CappedCounts } from '../capped-counts.js'
 import type { ChannelEventInput, ChannelRetention, ControlMessage, JournalState, RelayStore, StoreLog } from '../store.js'
 import { StoreFullError } from '../errors.js'
 import { DONE } from '../events.js'
@@ -44,7 +45,7 @@ export class MemoryStore implements RelayStore {
   /** Bytes held by the journals in `endedOrder`: what eviction could free, kept as a sum so a full store does not add them up on every append. */
   private endedBytes = 0
   private readonly active = new Map<string, string>()
-  private readonly slots = new Map<string, number>()
+  private readonly slots = new CappedCounts()
   private readonly controlListeners: Array<(message: ControlMessage) => void> = []
   private totalBytes = 0
   private readonly retainMs: number
@@ -231,16 +232,11 @@ export class MemoryStore implements RelayStore {
   }
 
   async acquireSlot (client: string, max: number): Promise<boolean> {
-    const used = this.slots.get(client) ?? 0
-    if (used >= max) return false
-    this.slots.set(client, used + 1)
-    return true
+    return this.slots.take(client, max)
   }
 
   async releaseSlot (client: string): Promise<void> {
-    const used = this.slots.get(client) ?? 0
-    if (used <= 1) this.slots.delete(client)
-    else this.slots.set(client, used - 1)
+    this.slots.give(client)
   }
 
   /** One process: the producer is here, if the generation is still running. */
