@@ -13,6 +13,7 @@
 // Only code already running in the page can set it, so it opens nothing to other origins.
 
 import { ConversationStore, newConversation } from './conversations.js'
+import { el } from './dom.js'
 import { Generation } from './generation.js'
 import { ChatList } from './sidebar.js'
 import { AnswerView, UserMessageView } from './views.js'
@@ -93,9 +94,7 @@ const status = (text) => { ui.status.textContent = text }
  * @param {string} text
  */
 function announce (text) {
-  const line = document.createElement('p')
-  line.textContent = text
-  ui.announcer.append(line)
+  ui.announcer.append(el('p', undefined, text))
   while (ui.announcer.childElementCount > 8) ui.announcer.firstElementChild?.remove()
 }
 

@@ -8,6 +8,7 @@
 // readers as it streams (the page announces the answer a finished block at a time; the thinking
 // is one status message when it starts and one when it ends, see generation.js).
 
+import { el } from './dom.js'
 import { StreamingMarkdown } from './streaming-markdown.js'
 import { Typewriter } from './typewriter.js'
 
@@ -38,21 +39,15 @@ export class ReasoningView {
    * @param {() => void} [hooks.afterWrite]
    */
   constructor (hooks = {}) {
-    this.root = /** @type {HTMLDetailsElement} */ (document.createElement('details'))
-    this.root.className = 'reasoning'
+    this.root = /** @type {HTMLDetailsElement} */ (el('details', 'reasoning'))
     this.root.open = true
     this.root.dataset.state = 'thinking'
-    const summary = document.createElement('summary')
-    summary.className = 'reasoning-summary'
-    this.label = document.createElement('span')
-    this.label.className = 'reasoning-label'
-    this.label.textContent = 'Thinking…'
+    const summary = el('summary', 'reasoning-summary')
+    this.label = el('span', 'reasoning-label', 'Thinking…')
     summary.append(this.label)
     // `markdown` for the shared look of rendered model text (markdown.css).
-    this.body = document.createElement('div')
-    this.body.className = 'reasoning-text markdown'
-    this.caret = document.createElement('span')
-    this.caret.className = 'caret'
+    this.body = el('div', 'reasoning-text markdown')
+    this.caret = el('span', 'caret')
     this.caret.setAttribute('aria-hidden', 'true')
     this.root.append(summary, this.body)
     this.markdown = new StreamingMarkdown(this.body, { caret: this.caret })

@@ -2,7 +2,8 @@
 // Rebuilt from the store's index whenever it changes; a row being renamed or confirmed is left
 // alone until the user is done with it, and keyboard focus stays on the row it was on.
 
-import { actionButton, el } from './views.js'
+import { el } from './dom.js'
+import { actionButton } from './views.js'
 
 /**
  * @typedef {object} ChatListActions

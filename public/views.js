@@ -3,22 +3,11 @@
 // other text the relay or the user wrote goes in as textContent, never as HTML.
 
 import { copyText } from './clipboard.js'
+import { el } from './dom.js'
 import { spokenText } from './markdown.js'
 import { ReasoningView } from './reasoning.js'
 import { StreamingMarkdown } from './streaming-markdown.js'
 import { Typewriter } from './typewriter.js'
-
-/**
- * @param {string} tag
- * @param {string} [className]
- * @param {string} [text]
- */
-export function el (tag, className, text) {
-  const node = document.createElement(tag)
-  if (className) node.className = className
-  if (text !== undefined) node.textContent = text
-  return node
-}
 
 const SVG = 'http://www.w3.org/2000/svg'
 const ICONS = {

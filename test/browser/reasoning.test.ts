@@ -11,7 +11,7 @@
  */
 import t from 'tap'
 import type { Page } from 'playwright-core'
-import { answerSource, answerText, audit, browserStack, chromiumMissing, openPage, screenshot, sendPrompt, setExtraBody, waitForAnswerState } from '../fixtures/browser.js'
+import { answerSource, answerText, audit, browserStack, chromiumMissing, openPage, sampleUntil, screenshot, sendPrompt, setExtraBody, waitForAnswerState } from '../fixtures/browser.js'
 
 /** The last answer's thinking block, as the page shows it. */
 interface ThinkingSample {
@@ -45,17 +45,9 @@ async function thinking (page: Page): Promise<ThinkingSample> {
   })
 }
 
-/** Samples the thinking block every `everyMs` until the answer reaches `until`. */
-async function sampleThinking (page: Page, until: string, everyMs = 40, timeout = 30_000): Promise<ThinkingSample[]> {
-  const samples: ThinkingSample[] = []
-  const deadline = Date.now() + timeout
-  for (;;) {
-    const sample = await thinking(page)
-    samples.push(sample)
-    if (sample.state === until) return samples
-    if (Date.now() > deadline) throw new Error(`answer not ${until} within ${timeout} ms`)
-    await new Promise((resolve) => setTimeout(resolve, everyMs))
-  }
+/** Samples the thinking block every 40 ms until the answer reaches `until`. */
+async function sampleThinking (page: Page, until: string): Promise<ThinkingSample[]> {
+  return await sampleUntil(async () => await thinking(page), until, 40, 30_000)
 }
 
 /** The thinking the page stored with the last answer of the conversation shown (known once it ended). */
