@@ -12,11 +12,13 @@
  * entries handed to live readers are made by the producer anyway and die young; a replay (a
  * resume, a late reader) makes fresh ones from the bytes.
  *
- * Pages are fixed-size buffers taken from and given back to a pool when a journal is forgotten,
+ * Pages are buffers of two fixed sizes taken from and given back to pools when a journal is forgotten,
  * so a log grows without copying and without garbage: a buffer grown by doubling leaves its old
  * copies for the collector, which frees them only at a mark-compact (they live long enough to
- * be promoted) — memory the process holds for nothing until then. An ended log keeps its last,
- * partly filled page as an exact copy.
+ * be promoted) — memory the process holds for nothing until then. A journal's first page is
+ * small: an answer held open but mostly idle has a few entries (a page is resident in memory
+ * once written in); the next ones are full-size. An ended log keeps its last, partly filled page
+ * as an exact copy.
  */
 import { Buffer } from 'node:buffer'
 import { makeEntry } from './journal.js'
@@ -26,23 +28,30 @@ import type { JournalEntry } from './journal.js'
 const ENTRY_OVERHEAD = 9
 /** Small enough that 10,000 live journals hold 40 MiB of pages; a token is ~100 bytes. An entry bigger than a page gets a buffer of its own. */
 const PAGE_BYTES = 4096
-/** Free pages kept for reuse (16 MiB); beyond that, given back to the collector. */
+/** A journal's first page: about five tokens. */
+const FIRST_PAGE_BYTES = 512
+/** Free pages of each size kept for reuse (16 MiB and 2 MiB); beyond that, given back to the collector. */
 const POOL_MAX = 4096
-const MIN_ENTRIES = 64
+const MIN_ENTRIES = 16
 const NO_INDEX = new Uint32Array(0)
 const NO_FLAGS = new Uint8Array(0)
 const LF = 10
 
-/** Pages no log holds, shared by every log of the process. */
-const freePages: Buffer[] = []
+/** Pages no log holds, by size, shared by every log of the process. */
+const freePages = new Map<number, Buffer[]>([[PAGE_BYTES, []], [FIRST_PAGE_BYTES, []]])
 
-function takePage (): Buffer {
-  return freePages.pop() ?? Buffer.allocUnsafeSlow(PAGE_BYTES)
+function takePage (size: number): Buffer {
+  return freePages.get(size)?.pop() ?? Buffer.allocUnsafeSlow(size)
+}
+
+/** Whether `page` is a whole page of a pool (not an exact copy, not a big entry's own buffer). */
+function pooled (page: Buffer): boolean {
+  return page.length === PAGE_BYTES || page.length === FIRST_PAGE_BYTES
 }
 
 function givePage (page: Buffer): void {
-  // Only whole pages go back (not exact copies, not big entries' own buffers).
-  if (page.length === PAGE_BYTES && freePages.length < POOL_MAX) freePages.push(page)
+  const free = pooled(page) ? freePages.get(page.length) as Buffer[] : undefined
+  if (free !== undefined && free.length < POOL_MAX) free.push(page)
 }
 
 /** Bytes an entry holds in a log: the memory caps' measure. */
@@ -96,7 +105,8 @@ export class EntryLog {
     if (page === undefined || this.#used + text.length * 3 > page.length) {
       const size = Buffer.byteLength(text)
       if (page === undefined || this.#used + size > page.length) {
-        page = size > PAGE_BYTES ? Buffer.allocUnsafeSlow(size) : takePage()
+        const room = page === undefined && size <= FIRST_PAGE_BYTES ? FIRST_PAGE_BYTES : PAGE_BYTES
+        page = size > room ? Buffer.allocUnsafeSlow(size) : takePage(room)
         this.#pages.push(page)
         this.#used = 0
       }
@@ -148,7 +158,7 @@ export class EntryLog {
   seal (): void {
     const last = this.#pages.length - 1
     const page = this.#pages[last]
-    if (page !== undefined && page.length === PAGE_BYTES && this.#used < PAGE_BYTES) {
+    if (page !== undefined && pooled(page) && this.#used < page.length) {
       const exact = Buffer.allocUnsafeSlow(this.#used)
       page.copy(exact, 0, 0, this.#used)
       this.#pages[last] = exact

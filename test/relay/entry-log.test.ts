@@ -85,7 +85,7 @@ t.test('random pushes and drops agree with an array of the same entries', async 
     seed = (seed * 1103515245 + 12345) % 2147483648
     return seed % n
   }
-  const sizes = [0, 1, 90, 4000, 4096, 4097, 9000]
+  const sizes = [0, 1, 90, 511, 512, 513, 4000, 4096, 4097, 9000]
   const log = new EntryLog()
   const reference: JournalEntry[] = []
   let next = 1
