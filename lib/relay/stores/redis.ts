@@ -150,7 +150,14 @@ export class RedisStore implements RelayStore {
       cmd: defineScripts(topology.cmd),
       keys: new RedisKeys(options.prefix ?? 'relay:', options.partitions ?? 64),
       instanceId: this.instanceId,
-      health: new Health({ log, onError: options.onError ?? noop, holdMs: renewMs + commandTimeoutMs, stallMs: commandTimeoutMs / 2 }),
+      health: new Health({
+        log,
+        onError: options.onError ?? noop,
+        holdMs: renewMs + commandTimeoutMs,
+        stallMs: commandTimeoutMs / 2,
+        abandonMs: 2 * commandTimeoutMs,
+        onUnanswered: (connection) => { this.#subscriptions.unanswered(connection) }
+      }),
       log,
       retainMs,
       leaseMs

@@ -34,6 +34,13 @@ export interface HealthOptions {
   holdMs: number
   /** A probe (PING) not answered within this marks the store not ready (a hung Redis). */
   stallMs: number
+  /**
+   * A probe not answered within this is given up: counted as a failed command, and a new one is
+   * sent. `onUnanswered` is told which connection (a subscriber's replies may be out of step with
+   * its commands: it is replaced).
+   */
+  abandonMs: number
+  onUnanswered?: (connection: Redis) => void
 }
 
 /**
@@ -119,8 +126,16 @@ export class Health {
     const now = performance.now()
     if (now - this.#lastProbe > this.#options.stallMs || probed.some((connection) => connection.status === 'wait')) this.#probe(probed)
     for (const connection of [...connected, ...probed]) if (connection.status !== 'ready') return `the connection to ${nodeName(connection)} is ${connection.status}`
-    for (const [connection, started] of this.#probes) {
-      if (now - started > this.#options.stallMs) return `${nodeName(connection)} has not answered a PING for ${Math.round(now - started)} ms`
+    for (const connection of probed) {
+      const started = this.#probes.get(connection)
+      if (started === undefined || now - started <= this.#options.stallMs) continue
+      const reason = `${nodeName(connection)} has not answered a PING for ${Math.round(now - started)} ms`
+      if (now - started > this.#options.abandonMs) {
+        this.#probes.delete(connection)
+        this.failed(new Error(`Command timed out: ${reason}`), 'probe')
+        this.#options.onUnanswered?.(connection)
+      }
+      return reason
     }
     if (now < this.#failingUntil) return `a Redis command failed (${this.#lastFailure}); not ready for ${Math.ceil(this.#failingUntil - now)} ms more`
     if (this.#outageLogged) {
@@ -137,11 +152,16 @@ export class Health {
 
   /** PINGs each connection (not one already probed), so a Redis that stopped answering is seen as such. */
   #probe (connections: readonly Redis[]): void {
-    this.#lastProbe = performance.now()
+    const started = this.#lastProbe = performance.now()
+    // A connection no longer in use may never settle its probe (ioredis keeps a command queued
+    // for good when a connection is closed while it waits to reconnect): forgotten.
+    for (const connection of this.#probes.keys()) if (!connections.includes(connection)) this.#probes.delete(connection)
     for (const connection of connections) {
       if (this.#probes.has(connection)) continue
-      this.#probes.set(connection, this.#lastProbe)
-      connection.ping().then(() => { this.#probes.delete(connection) }, (err: unknown) => {
+      this.#probes.set(connection, started)
+      // (A probe forgotten or given up meanwhile is no one's concern any more.)
+      connection.ping().then(() => { if (this.#probes.get(connection) === started) this.#probes.delete(connection) }, (err: unknown) => {
+        if (this.#probes.get(connection) !== started) return
         this.#probes.delete(connection)
         this.failed(err, 'probe')
       })

@@ -114,6 +114,15 @@ export class Subscriptions {
     }
   }
 
+  /**
+   * `connection` left a command unanswered while up. If it is a subscriber's, its replies are out
+   * of step with its commands (see `Channel.subscribing`): it is replaced.
+   */
+  unanswered (connection: Redis): void {
+    const subscriber = [...this.#nodes.values()].find((s) => s.redis === connection)
+    if (subscriber !== undefined && connection.status === 'ready') this.#replace(subscriber)
+  }
+
   close (): void {
     this.#closed = true
     for (const { redis } of this.#nodes.values()) redis.disconnect()
