@@ -244,7 +244,15 @@ export class Follower {
       pipeline.xread('COUNT', ENTRIES_PER_READ, 'STREAMS', ...chunk.map((f) => f.logKey), ...chunk.map((f) => f.cursor as string))
     }
     const readAt = performance.now()
-    run(pipeline).then((replies) => this.#dispatch(group, follows, replies, readAt), (err: unknown) => this.#readFailed(group, follows, err)).finally(() => {
+    run(pipeline).then((replies) => {
+      // A reply of a shape no XREAD answers must not throw out of here (an unhandled rejection
+      // ends the process): what was not delivered is read again, as after a failed read.
+      try {
+        this.#dispatch(group, follows, replies, readAt)
+      } catch (err) {
+        this.#readFailed(group, follows, err)
+      }
+    }, (err: unknown) => this.#readFailed(group, follows, err)).finally(() => {
       group.inFlight = false
       this.#read(group)
     })
@@ -254,8 +262,10 @@ export class Follower {
     const byKey = new Map(follows.map((f) => [f.logKey, f]))
     let failed: Error | undefined
     for (const [index, [err, reply]] of replies.entries()) {
-      if (err !== null) {
-        failed = err
+      // (An XREAD answers an array, or null when nothing is new. Anything else was seen once in a
+      // Cluster failover: a reply meant for another command. Read again, like a failed read.)
+      if (err !== null || (reply !== null && !Array.isArray(reply))) {
+        failed = err ?? new Error(`Unexpected reply to XREAD: ${String(JSON.stringify(reply)).slice(0, 80)}`)
         // This chunk's follows are read again after a backoff.
         for (const f of follows.slice(index * KEYS_PER_READ, (index + 1) * KEYS_PER_READ)) group.dirty.add(f)
         continue
