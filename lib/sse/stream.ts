@@ -5,7 +5,7 @@
 import type { ServerResponse } from 'node:http'
 import { Http2ServerResponse } from 'node:http2'
 import type { Socket } from 'node:net'
-import { asChunk, directSocket } from './direct-write.js'
+import { asChunk, corkAwhile, currentTurn, directSocket } from './direct-write.js'
 import { DONE_DATA, PING_FRAME, formatClose, formatComment, formatError, formatEvent, formatRetry } from './format.js'
 import { resolveSseOptions } from './options.js'
 import type { ResolvedSseOptions } from './options.js'
@@ -79,6 +79,8 @@ export class SseStream {
   #needDrain = false
   /** Waiting for the socket's own `drain` after a direct write (see {@link #directSocket}). */
   #socketDrain: Socket | undefined
+  /** The turn of the last direct write (lib/sse/direct-write.ts). */
+  #turn = -1
   #drained: { promise: Promise<void>, resolve: () => void } | undefined
 
   /**
@@ -340,6 +342,10 @@ export class SseStream {
     this.#writes++
     const socket = this.#directSocket()
     if (socket !== undefined) {
+      // A second frame in the same turn: it and the ones after it leave together, a moment later.
+      const turn = currentTurn()
+      if (this.#turn === turn) corkAwhile(socket)
+      this.#turn = turn
       if (!socket.write(asChunk(frame)) && this.#socketDrain === undefined) {
         this.#needDrain = true
         this.#socketDrain = socket

@@ -78,3 +78,49 @@ t.test('fastPath must be a boolean', async (t) => {
   const res = await fetch(`${url}/bad`)
   t.match(await res.json(), { message: /fastPath must be a boolean \(got "yes"\)/ })
 })
+
+/** What the server's sockets handed to the kernel: each flush (`_write` or `_writev`) as the frames it carried. */
+async function flushes (t: Test, route: (stream: ReturnType<import('fastify').FastifyReply['sse']>) => Promise<void>): Promise<{ flushes: string[][], body: string }> {
+  const seen: string[][] = []
+  const { app, url } = await startApp(t, (app) => {
+    app.get('/s', async (_req, reply) => { await route(reply.sse({ heartbeatMs: 0 })) })
+  })
+  app.server.on('connection', (socket: Socket) => {
+    const internals = socket as unknown as { _write: (...args: unknown[]) => void, _writev: (chunks: Array<{ chunk: Buffer }>, cb: unknown) => void }
+    const one = internals._write.bind(socket)
+    const many = internals._writev.bind(socket)
+    internals._write = (chunk: unknown, ...rest: unknown[]) => { seen.push([String(chunk)]); one(chunk, ...rest) }
+    internals._writev = (chunks, cb) => { seen.push(chunks.map((c) => String(c.chunk))); many(chunks, cb) }
+  })
+  const res = await fetch(`${url}/s`)
+  return { flushes: seen, body: await res.text() }
+}
+
+t.test('frames written in one turn after the first (an answer\'s finish, usage, [DONE], close) leave in one write; frames in turns apart are not held', async (t) => {
+  const tail = [{ id: 2, data: 'finish' }, { id: 3, data: 'usage' }]
+  const { flushes: together, body } = await flushes(t, async (stream) => {
+    await stream.send({ id: 1, data: 'first' })
+    await new Promise((resolve) => setImmediate(resolve))
+    stream.writeFrame(formatEvent({ id: 'last', data: 'last token' }))
+    for (const ev of tail) stream.writeFrame(formatEvent(ev))
+    // The end comes a few microtasks later, as after the upstream request settles.
+    await Promise.resolve()
+    await stream.done(4)
+  })
+  const last = together.at(-1) ?? []
+  t.equal(together.at(-2)?.length, 1, 'the first frame of the turn went out at once, alone')
+  t.match(together.at(-2)?.[0], /last token/)
+  t.ok(last.length >= 4 && /finish/.test(last.join('')) && /usage/.test(last.join('')) && /\[DONE\]/.test(last.join('')) && /event: close/.test(last.join('')) && last.join('').endsWith('0\r\n\r\n'), 'the rest, with [DONE], close and the end of the body, in one write', { flushes: together })
+  t.ok(body.includes('data: finish') && body.includes('data: [DONE]') && body.includes('event: close'), 'all of it reached the client, in order')
+  t.ok(body.indexOf('last token') < body.indexOf('data: finish') && body.indexOf('data: usage') < body.indexOf('data: [DONE]'), 'in order')
+
+  const { flushes: apart } = await flushes(t, async (stream) => {
+    for (let i = 1; i <= 3; i++) {
+      await stream.send({ id: i, data: `token ${i}` })
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    stream.close('done')
+  })
+  const tokens = apart.filter((flush) => flush.some((chunk) => chunk.includes('token ')))
+  t.same(tokens.map((flush) => flush.filter((chunk) => chunk.includes('token ')).length), [1, 1, 1], 'one token a turn: each leaves on its own, at once', { flushes: apart })
+})
