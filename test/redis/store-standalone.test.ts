@@ -3,6 +3,7 @@
  * then what only the Redis store does.
  */
 import t from 'tap'
+import type { Test } from 'tap'
 import type { Redis } from 'ioredis'
 import { makeEntry } from '../../lib/relay/journal.js'
 import type { JournalEntry, JournalMeta } from '../../lib/relay/journal.js'
@@ -15,6 +16,7 @@ import type { RunningRedis } from '../fixtures/redis.js'
 import { startTopology } from '../fixtures/redis-topology.js'
 import { redisContract, redisPair } from '../fixtures/redis-contract.js'
 import { startTcpProxy } from '../fixtures/tcp-proxy.js'
+import type { TcpProxy } from '../fixtures/tcp-proxy.js'
 import { waitUntil } from '../fixtures/wait.js'
 
 const redis = await startTopology('standalone')
@@ -226,23 +228,31 @@ t.test('the count of an instance dead so long ago that it was forgotten is dropp
   t.equal(await a.acquireSlot('ip:11', 3), false, 'the limit still holds')
 })
 
-t.test('an SSUBSCRIBE never answered on a connection that stays up (replies out of step): not ready, saying so, then a new connection subscribes and notifications flow', async (t) => {
+/**
+ * Store A, and B on the same Redis through a proxy (its reads wait for notifications only, no
+ * polling), with every reason B gave for not being ready from then on (numbers as N).
+ */
+async function throughProxy (t: Test): Promise<{ a: RedisStore, b: RedisStore, proxy: TcpProxy, reasons: Set<string> }> {
   const [a] = await redisPair(t, redis)
   const proxy = await startTcpProxy((redis.nodes[0] as RunningRedis).port)
   t.teardown(async () => { await proxy.close() })
-  // B reaches Redis through the proxy; its reads wait for notifications only (no polling).
   const b = new RedisStore({ url: `redis://127.0.0.1:${proxy.port}`, prefix: a.keys.prefix, pollMs: 600_000 })
   t.teardown(async () => { await b.close() })
   await b.waitUntilReady()
+  const reasons = new Set<string>()
+  const watch = setInterval(() => { const reason = b.notReady; if (reason !== undefined) reasons.add(reason.replace(/\d+/g, 'N')) }, 20)
+  t.teardown(() => { clearInterval(watch) })
+  return { a, b, proxy, reasons }
+}
+
+t.test('an SSUBSCRIBE never answered on a connection that stays up (replies out of step): not ready, saying so, then a new connection subscribes and notifications flow', async (t) => {
+  const { a, b, proxy, reasons } = await throughProxy(t)
   await a.create('m', META)
   a.append('m', [entry(1)])
   await waitUntil(() => a.pendingEntries === 0, 5000, 'the entry written')
   // B's subscriber connection (it subscribed to B's control channel) gets no more replies.
   proxy.mute('ssubscribe')
   const c = collector()
-  const reasons = new Set<string>()
-  const watch = setInterval(() => { const reason = b.notReady; if (reason !== undefined) reasons.add(reason.replace(/\d+ ms/g, 'N ms')) }, 20)
-  t.teardown(() => { clearInterval(watch) })
   b.subscribe('m', 0, c)
   await waitUntil(() => c.entries.length === 1, 5000, 'the catch-up, once subscribed on a new connection')
   a.append('m', [entry(2)])
@@ -254,15 +264,7 @@ t.test('an SSUBSCRIBE never answered on a connection that stays up (replies out 
 })
 
 t.test('a subscriber connection that stops answering while up (its PINGs unanswered): not ready, saying so, then replaced, and notifications flow on the new one', async (t) => {
-  const [a] = await redisPair(t, redis)
-  const proxy = await startTcpProxy((redis.nodes[0] as RunningRedis).port)
-  t.teardown(async () => { await proxy.close() })
-  const b = new RedisStore({ url: `redis://127.0.0.1:${proxy.port}`, prefix: a.keys.prefix, pollMs: 600_000 })
-  t.teardown(async () => { await b.close() })
-  await b.waitUntilReady()
-  const reasons = new Set<string>()
-  const watch = setInterval(() => { const reason = b.notReady; if (reason !== undefined) reasons.add(reason.replace(/\d+/g, 'N')) }, 20)
-  t.teardown(() => { clearInterval(watch) })
+  const { a, b, proxy, reasons } = await throughProxy(t)
   proxy.mute('ssubscribe')
   await waitUntil(() => !b.ready, 3000, 'B not ready')
   await waitUntil(() => b.ready, 10_000, 'B ready again, on a new subscriber connection')
