@@ -9,7 +9,7 @@ import t from 'tap'
 import type { Test } from 'tap'
 import type { Socket } from 'node:net'
 import { formatEvent } from '../../lib/sse/index.js'
-import type { SseOptions } from '../../lib/sse/index.js'
+import type { SseOptions, SseStream } from '../../lib/sse/index.js'
 import { startApp } from '../fixtures/sse-server.js'
 
 const EVENTS = [
@@ -80,7 +80,7 @@ t.test('fastPath must be a boolean', async (t) => {
 })
 
 /** What the server's sockets handed to the kernel: each flush (`_write` or `_writev`) as the frames it carried. */
-async function flushes (t: Test, route: (stream: ReturnType<import('fastify').FastifyReply['sse']>) => Promise<void>): Promise<{ flushes: string[][], body: string }> {
+async function flushes (t: Test, route: (stream: SseStream) => Promise<void>): Promise<{ flushes: string[][], body: string }> {
   const seen: string[][] = []
   const { app, url } = await startApp(t, (app) => {
     app.get('/s', async (_req, reply) => { await route(reply.sse({ heartbeatMs: 0 })) })
