@@ -46,11 +46,12 @@ function takePage (size: number): Buffer {
 
 /** Whether `page` is a whole page of a pool (not an exact copy, not a big entry's own buffer). */
 function pooled (page: Buffer): boolean {
-  return page.length === PAGE_BYTES || page.length === FIRST_PAGE_BYTES
+  return freePages.has(page.length)
 }
 
 function givePage (page: Buffer): void {
-  const free = pooled(page) ? freePages.get(page.length) as Buffer[] : undefined
+  // (A buffer of a pool's size is the log's own whatever it was made as: it may go to that pool.)
+  const free = freePages.get(page.length)
   if (free !== undefined && free.length < POOL_MAX) free.push(page)
 }
 
