@@ -9,10 +9,14 @@
  * memory the process holds beyond what it uses, the figure the heap settings act on.
  *
  *   npm run build && npx tsx bench/churn-soak.ts [--streams=500] [--rounds=8] [--tokens=100]
- *     [--settings=default,optimize-for-size,…]   (names from SETTINGS below)
+ *     [--settings=default,optimize-for-size,…]   (names from SETTINGS below) [--out=soak.json]
+ *
+ * `--out` writes the figures of every setting as JSON ({@link SoakResult}[]): `npm run bench --
+ * --goals` runs the default setting that way for its RSS goal.
  *
  * Each setting is run in its own server process, one after the other, against the same mock.
  */
+import { writeFileSync } from 'node:fs'
 import { pathToFileURL } from 'node:url'
 import { join } from 'node:path'
 import type { startMockUpstream as StartMock } from '../lib/mock/index.js'
@@ -39,6 +43,24 @@ const ROUNDS = Number(arg('rounds', '8'))
 const TOKENS = Number(arg('tokens', '100'))
 const TOKEN_DELAY_MS = 50
 const names = arg('settings', Object.keys(SETTINGS).join(',')).split(',')
+const out = arg('out', '')
+
+/** One setting's soak, as `--out` writes it. */
+export interface SoakResult {
+  setting: string
+  streams: number
+  rounds: number
+  tokens: number
+  /** RSS before the first round and after the last, MB. */
+  startRssMB: number
+  rssMB: number
+  /** Heap after a full GC plus external memory, after the last round, MB. */
+  liveMB: number
+  cpuUsPerEvent: number
+  /** Answers with a gap, a duplicate or no close. */
+  bad: number
+}
+const soaks: SoakResult[] = []
 
 const { startMockUpstream } = await import(pathToFileURL(join(repoRoot, 'dist/lib/mock/index.js')).href) as { startMockUpstream: typeof StartMock }
 const mock = await startMockUpstream({ host: '127.0.0.1' })
@@ -85,7 +107,8 @@ for (const name of names) {
   let tokens = 0
   let bad = 0
   process.stdout.write(`\n${name} (${[...setting.nodeArgs, ...Object.entries(setting.env ?? {}).map(([k, v]) => `${k}=${v}`)].join(' ') || 'no flags'}): ${STREAMS} streams × ${TOKENS} tokens, half dropped and resumed, ${ROUNDS} rounds\n`)
-  const rssByRound: string[] = [MB(rssBytes(server.pid))]
+  const startRss = rssBytes(server.pid)
+  const rssByRound: string[] = [MB(startRss)]
   for (let round = 1; round <= ROUNDS; round++) {
     const results = await Promise.all(Array.from({ length: STREAMS }, (_, i) => answer(`http://127.0.0.1:${port}`, i % 2 === 0)))
     for (const r of results) {
@@ -104,6 +127,8 @@ for (const name of names) {
   process.stdout.write(`RSS MB at the start, then after each round: ${rssByRound.join(', ')}\n`)
   const cpuPerToken = (cpuUs(server.pid) - cpuStart) / tokens
   process.stdout.write(`${name}: after ${ROUNDS} rounds rss ${MB(last.rss)} MB, live ${MB(last.live)} MB, ratio ${(last.rss / last.live).toFixed(2)}; server CPU ${cpuPerToken.toFixed(1)} µs per event; answers with a gap, a duplicate or no close: ${bad}\n`)
+  soaks.push({ setting: name, streams: STREAMS, rounds: ROUNDS, tokens: TOKENS, startRssMB: Number(MB(startRss)), rssMB: Number(MB(last.rss)), liveMB: Number(MB(last.live)), cpuUsPerEvent: Math.round(cpuPerToken * 10) / 10, bad })
   await server.kill()
 }
 await mock.close()
+if (out !== '') writeFileSync(out, JSON.stringify(soaks, null, 2) + '\n')

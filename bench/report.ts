@@ -2,6 +2,7 @@
 import type { Load } from './load/index.js'
 import type { FollowerCost, JournalMemory } from './redis-follower.js'
 import type { Result } from './run.js'
+import type { SoakResult } from './churn-soak.js'
 
 export interface CostSummary {
   /** Median over every slice of every round. */
@@ -37,7 +38,20 @@ export interface Results {
   lengths?: Array<{ tokens: number, relayUsPerToken: number, floorUsPerToken: number }>
   /** One channel, N subscribers, 1 event/s: `cpuUsPerToken` is CPU per delivered event, `latencyMs` publish → received. */
   broadcast?: Record<string, Result>
-  goals: Array<{ goal: string, measured: string, met: boolean }>
+  /** Churn soak of the service's default settings (bench/churn-soak.ts). */
+  soak?: SoakResult
+  goals: Goal[]
+}
+
+/** A goal and how this run measured against it. */
+export interface Goal {
+  goal: string
+  measured: string
+  met: boolean
+  /** For the chart: the measured figure and the goal's bound on it (met when `value ≤ limit`), in `unit`. */
+  value?: number
+  limit?: number
+  unit?: string
 }
 
 const fmt = (n: number | undefined, digits = 2): string => n === undefined || !Number.isFinite(n) ? '–' : n.toFixed(digits)
@@ -128,13 +142,16 @@ export function renderMarkdown (r: Results): string {
   return out.join('\n')
 }
 
-/** Two bar groups (CPU µs/token and p99 ms at the cost load), one bar per server. */
+/**
+ * The chart: CPU µs/token and p99 ms at the cost load, one bar per server; CPU per delivered
+ * event of the broadcast; then each goal with a bound (its measured figure against the bound,
+ * which is drawn as a line). Panels without figures in this run are left out.
+ */
 export function renderSvg (r: Results): string {
-  const entries = Object.entries(r.cost ?? {})
   const width = 760
   const rowH = 26
   const left = 170
-  const barW = (width - left - 90) / 1
+  const barW = width - left - 90
   const panel = (title: string, y0: number, values: Array<[string, number]>, unit: string): string => {
     const max = Math.max(...values.map(([, v]) => Number.isFinite(v) ? v : 0), 1e-9)
     let s = `<text x="10" y="${y0}" font-weight="bold">${esc(title)}</text>\n`
@@ -148,20 +165,63 @@ export function renderSvg (r: Results): string {
     })
     return s
   }
-  const h1 = 30 + entries.length * rowH
+  const panelHeight = (rows: number): number => 30 + rows * rowH + 20
+  const entries = Object.entries(r.cost ?? {})
   const broadcast = Object.entries(r.broadcast ?? {})
-  const h2 = broadcast.length === 0 ? 0 : 30 + broadcast.length * rowH + 20
-  const height = 40 + 2 * h1 + h2 + 30
+  const charted = r.goals.filter((g) => g.value !== undefined && g.limit !== undefined && Number.isFinite(g.value))
   const cost = r.loads.cost as Load
-  let body = `<text x="10" y="20" font-size="14" font-weight="bold">${esc(`fastify-llm-relay vs peers, ${loadText(cost)} (${r.mode}, ${r.date.slice(0, 10)}, Node ${r.node})`)}</text>\n`
-  body += panel('CPU per relayed token (µs, lower is better)', 50, entries.map(([n, c]) => [n, c.cpuUsPerToken]), 'µs')
-  body += panel('p99 latency per token, mock send → client receive (ms, lower is better)', 50 + h1 + 20, entries.map(([n, c]) => [n, c.p99Ms]), 'ms')
+  const title = entries.length > 0
+    ? `fastify-llm-relay vs peers, ${loadText(cost)} (${r.mode}, ${r.date.slice(0, 10)}, Node ${r.node})`
+    : `fastify-llm-relay: goals against the passthrough floor (${r.date.slice(0, 10)}, Node ${r.node})`
+  let body = `<text x="10" y="20" font-size="14" font-weight="bold">${esc(title)}</text>\n`
+  let y = 50
+  if (entries.length > 0) {
+    body += panel('CPU per relayed token (µs, lower is better)', y, entries.map(([n, c]) => [n, c.cpuUsPerToken]), 'µs')
+    y += panelHeight(entries.length)
+    body += panel('p99 latency per token, mock send → client receive (ms, lower is better)', y, entries.map(([n, c]) => [n, c.p99Ms]), 'ms')
+    y += panelHeight(entries.length)
+  }
   if (broadcast.length > 0) {
     const b = r.loads.broadcast as Load
-    body += panel(`Broadcast, ${b.streams.toLocaleString('en')} subscribers, 1 event/s: CPU per delivered event (µs)`, 50 + 2 * (h1 + 20), broadcast.map(([n, m]) => [n, m.cpuUsPerToken]), 'µs')
+    body += panel(`Broadcast, ${b.streams.toLocaleString('en')} subscribers, 1 event/s: CPU per delivered event (µs)`, y, broadcast.map(([n, m]) => [n, m.cpuUsPerToken]), 'µs')
+    y += panelHeight(broadcast.length)
   }
+  if (charted.length > 0) {
+    body += goalsPanel(charted, y, width)
+    y += 30 + charted.length * GOAL_ROW + 10
+  }
+  const height = y + 10
   body += `<text x="10" y="${height - 10}" font-size="10" fill="#555">${esc(`${r.machine.cpu}, ${r.machine.cores} cores; ${r.pinning}; ${r.command}`)}</text>\n`
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">\n<rect width="100%" height="100%" fill="white"/>\n${body}</svg>\n`
+}
+
+const GOAL_ROW = 44
+
+/** One row a goal: its text, then a bar of the measured figure on a scale where the bound is a line. */
+function goalsPanel (goals: readonly Goal[], y0: number, width: number): string {
+  const left = 10
+  const barW = width - left - 200
+  // Every row on its own scale, the bound at the same x: a bar's length is measured ÷ bound, up
+  // to four times the bound (a longer one is cut, its end drawn ragged), so one far miss does
+  // not flatten the others.
+  const most = Math.min(4, Math.max(1.25, ...goals.map((g) => (g.value as number) / (g.limit as number))))
+  const boundX = left + barW / most
+  let s = `<text x="10" y="${y0}" font-weight="bold">Goals: measured against the bound (the line; shorter is better)</text>\n`
+  goals.forEach((g, i) => {
+    const y = y0 + 14 + i * GOAL_ROW
+    const value = g.value as number
+    const limit = g.limit as number
+    const cut = value / limit > most
+    const w = Math.max(1, Math.min(value / limit, most) / most * barW)
+    const unit = g.unit ?? ''
+    const color = g.met ? '#2f7d32' : '#c0392b'
+    s += `<text x="${left}" y="${y + 10}" font-size="11">${esc(g.goal)}</text>\n`
+    s += `<rect x="${left}" y="${y + 16}" width="${w.toFixed(1)}" height="16" fill="${color}"/>\n`
+    if (cut) s += `<polygon points="${left + w},${y + 16} ${left + w + 6},${y + 20} ${left + w},${y + 24} ${left + w + 6},${y + 28} ${left + w},${y + 32}" fill="${color}"/>\n`
+    s += `<line x1="${boundX.toFixed(1)}" y1="${y + 13}" x2="${boundX.toFixed(1)}" y2="${y + 35}" stroke="#000" stroke-dasharray="3,2"/>\n`
+    s += `<text x="${(left + Math.max(w + (cut ? 6 : 0), boundX - left) + 6).toFixed(1)}" y="${y + 29}">${esc(`${fmt(value)}${unit} (goal ≤ ${limit}${unit})`)}</text>\n`
+  })
+  return s
 }
 
 function esc (s: string): string {

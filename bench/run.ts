@@ -2,12 +2,14 @@
  * `npm run bench` (quick, ≈ 5 min) / `npm run bench -- --full`: this relay against its peers,
  * side by side, in one run. See bench/README.md for what each scenario means.
  *
- * Options: `--full`; `--only=cost,lengths,latency,ttft,capacity,idle,broadcast,nginx,redis,follower,ramp` (scenarios);
- * `--servers=relay,naive-openai,…`; `--lengths=400,100,5` (answer lengths of `lengths`); `--no-pin`; `--cpu-prof` (relay profiles into bench/results/prof/).
+ * Options: `--full`; `--only=cost,lengths,latency,ttft,capacity,idle,broadcast,nginx,redis,follower,ramp,soak` (scenarios);
+ * `--servers=relay,naive-openai,…`; `--lengths=400,100,5` (answer lengths of `lengths`); `--no-pin`; `--cpu-prof` (relay profiles into bench/results/prof/);
+ * `--goals`: the scenarios of the ratio-to-the-floor goals at full size, this relay and the passthrough only
+ * (lengths, latency, idle, soak), written as `latest-goals.*` (the README's goals table and chart).
  */
 import { execFileSync } from 'node:child_process'
-import { mkdirSync, writeFileSync } from 'node:fs'
-import { cpus, totalmem } from 'node:os'
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { cpus, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { median, runLoad } from './load/index.js'
 import type { Load, Measured, Target } from './load/index.js'
@@ -15,6 +17,7 @@ import { canPin, repoRoot, rssBytes, startNode } from './load/procs.js'
 import type { Child } from './load/procs.js'
 import { renderMarkdown, renderSvg } from './report.js'
 import type { Results } from './report.js'
+import type { SoakResult } from './churn-soak.js'
 
 const argv = process.argv.slice(2)
 const flag = (name: string): string | undefined => {
@@ -22,17 +25,19 @@ const flag = (name: string): string | undefined => {
   if (hit === undefined) return undefined
   return hit.includes('=') ? hit.slice(hit.indexOf('=') + 1) : ''
 }
-const full = flag('full') !== undefined
+/** The goals run: the scenarios the goals of this relay against the floor need, at full size. */
+const goalsRun = flag('goals') !== undefined
+const full = flag('full') !== undefined || goalsRun
 const pinOn = flag('no-pin') === undefined && canPin
 const SERVER_CORE = pinOn ? 0 : undefined
 const CLIENT_CORE = pinOn ? 1 : undefined
-const only = flag('only')?.split(',')
+const only = flag('only')?.split(',') ?? (goalsRun ? ['lengths', 'latency', 'idle', 'soak'] : undefined)
 const wanted = (scenario: string): boolean => only === undefined || only.includes(scenario)
 const cpuProf = flag('cpu-prof') !== undefined
 
 export const SERVERS = ['relay', 'naive-openai', 'fastify-sse-openai', 'ai-sdk', 'passthrough'] as const
 type ServerName = typeof SERVERS[number]
-const servers = (flag('servers')?.split(',') ?? [...SERVERS]) as ServerName[]
+const servers = (flag('servers')?.split(',') ?? (goalsRun ? ['relay', 'passthrough'] : [...SERVERS])) as ServerName[]
 /** Servers of the broadcast scenario only (a channel to N subscribers, no upstream). */
 type BroadcastServer = 'relay' | 'better-sse-channel'
 const scripts: Record<ServerName | BroadcastServer, string> = {
@@ -202,7 +207,7 @@ const results: Results = {
   date: new Date().toISOString(),
   machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, ramGB: Math.round(totalmem() / 2 ** 30) },
   node: process.version,
-  command: `npm run bench${full ? ' -- --full' : ''}`,
+  command: `npm run bench${goalsRun ? ' -- --goals' : full ? ' -- --full' : ''}`,
   mode: full ? 'full' : 'quick',
   pinning: pinOn ? 'server on core 0; mock and load generator on core 1 (taskset)' : 'not pinned',
   loads: LOADS,
@@ -374,6 +379,24 @@ async function broadcastScenario (): Promise<void> {
   }
 }
 
+/**
+ * Churn soak (bench/churn-soak.ts, the service's default settings): RSS after rounds of streams
+ * dropped and resumed, against what is live. Not pinned: it measures memory, not CPU.
+ */
+async function soakScenario (): Promise<void> {
+  if (!servers.includes('relay')) return
+  const out = join(tmpdir(), `fastify-llm-relay-soak-${process.pid}.json`)
+  log('soak: bench/churn-soak.ts --settings=default (500 answers × 100 tokens a round, half dropped and resumed, 8 rounds)')
+  const soak = startNode('soak', 'bench/churn-soak.ts', { args: ['--settings=default', `--out=${out}`] })
+  const code = await soak.exited
+  if (code !== 0) throw new Error(`bench/churn-soak.ts exited with ${String(code)}`)
+  const [result] = JSON.parse(readFileSync(out, 'utf8')) as SoakResult[]
+  rmSync(out, { force: true })
+  if (result === undefined) throw new Error('bench/churn-soak.ts wrote no result')
+  log(`  → RSS ${result.startRssMB} → ${result.rssMB} MB, live ${result.liveMB} MB (${(result.rssMB / result.liveMB).toFixed(2)}×), ${result.bad} answers cut or repeated`)
+  results.soak = result
+}
+
 const fmtMs = (us: number): string => (us / 1000).toFixed(2)
 
 function goals (): void {
@@ -401,24 +424,29 @@ function goals (): void {
     const ratio = relayUs / floorUs
     if (!Number.isFinite(ratio)) continue
     if (tokens === 5) {
-      g.push({ goal: 'CPU per request (5-token answers) ≤ 1.5× the floor', measured: `${ratio.toFixed(2)}× (${fmtMs(relayUs * tokens)} vs ${fmtMs(floorUs * tokens)} ms)`, met: ratio <= 1.5 })
+      g.push({ goal: 'CPU per request (5-token answers) ≤ 1.5× the floor', measured: `${ratio.toFixed(2)}× (${fmtMs(relayUs * tokens)} vs ${fmtMs(floorUs * tokens)} ms)`, met: ratio <= 1.5, value: ratio, limit: 1.5, unit: '×' })
     } else {
       const bound = tokens >= 400 ? 1.15 : 1.3
-      g.push({ goal: `CPU per token on ${tokens}-token answers ≤ ${bound}× the floor`, measured: `${ratio.toFixed(2)}× (${relayUs} vs ${floorUs} µs)`, met: ratio <= bound })
+      g.push({ goal: `CPU per token on ${tokens}-token answers ≤ ${bound}× the floor`, measured: `${ratio.toFixed(2)}× (${relayUs} vs ${floorUs} µs)`, met: ratio <= bound, value: ratio, limit: bound, unit: '×' })
     }
   }
   const [relayLat, floorLat] = [results.latency?.relay, results.latency?.passthrough]
   if (relayLat !== undefined && floorLat !== undefined) {
     const ttft = relayLat.ttftMs.p50 / floorLat.ttftMs.p50
-    g.push({ goal: '1,000 streams × 20 tok/s: time to first token p50 ≤ 2× the passthrough\'s', measured: `${ttft.toFixed(2)}× (${relayLat.ttftMs.p50} vs ${floorLat.ttftMs.p50} ms)`, met: ttft <= 2 })
+    g.push({ goal: '1,000 streams × 20 tok/s: time to first token p50 ≤ 2× the passthrough\'s', measured: `${ttft.toFixed(2)}× (${relayLat.ttftMs.p50} vs ${floorLat.ttftMs.p50} ms)`, met: ttft <= 2, value: ttft, limit: 2, unit: '×' })
     const steady = (m: Result): number => median(m.p99MsSlices)
     const tail = steady(relayLat) / steady(floorLat)
-    g.push({ goal: '1,000 streams × 20 tok/s: p99 latency in steady slices ≤ 1.5× the passthrough\'s', measured: `${tail.toFixed(2)}× (median slice p99 ${steady(relayLat).toFixed(1)} vs ${steady(floorLat).toFixed(1)} ms)`, met: tail <= 1.5 })
+    g.push({ goal: '1,000 streams × 20 tok/s: p99 latency in steady slices ≤ 1.5× the passthrough\'s', measured: `${tail.toFixed(2)}× (median slice p99 ${steady(relayLat).toFixed(1)} vs ${steady(floorLat).toFixed(1)} ms)`, met: tail <= 1.5, value: tail, limit: 1.5, unit: '×' })
   }
   const idle = results.idle?.relay
   if (idle !== undefined) {
     const floor = results.idle?.passthrough
-    g.push({ goal: `${idle.streams.toLocaleString('en')} held streams × ${idle.tokensPerSecond} tok/s: RSS ≤ 16 KB per stream`, measured: `${idle.rssPerStreamKB} KB (RSS ${idle.rssMB} MB, ${idle.idleRssMB} MB before the first stream${floor === undefined ? '' : `; the passthrough ${floor.rssPerStreamKB} KB`}), ${errorsOf(idle)} errors`, met: idle.rssPerStreamKB <= 16 && errorsOf(idle) === 0 })
+    g.push({ goal: `${idle.streams.toLocaleString('en')} held streams × ${idle.tokensPerSecond} tok/s: RSS ≤ 16 KB per stream`, measured: `${idle.rssPerStreamKB} KB (RSS ${idle.rssMB} MB, ${idle.idleRssMB} MB before the first stream${floor === undefined ? '' : `; the passthrough ${floor.rssPerStreamKB} KB`}), ${errorsOf(idle)} errors`, met: idle.rssPerStreamKB <= 16 && errorsOf(idle) === 0, value: idle.rssPerStreamKB, limit: 16, unit: ' KB' })
+  }
+  const soak = results.soak
+  if (soak !== undefined) {
+    const ratio = soak.rssMB / soak.liveMB
+    g.push({ goal: `RSS after a churn soak (${soak.rounds} rounds of ${soak.streams} answers, half resumed) ≤ 1.5× what is live (heap after a full GC plus external memory)`, measured: `${ratio.toFixed(2)}× (RSS ${soak.startRssMB} → ${soak.rssMB} MB, live ${soak.liveMB} MB), ${soak.bad} answers cut or repeated`, met: ratio <= 1.5 && soak.bad === 0, value: ratio, limit: 1.5, unit: '×' })
   }
   const lat = results.latency?.relay
   if (lat !== undefined) {
@@ -454,7 +482,8 @@ const scenarios: Array<[string, () => Promise<void>]> = [
   ['nginx', nginxScenario],
   ['redis', redisScenario],
   ['follower', followerScenario],
-  ['ramp', rampScenario]
+  ['ramp', rampScenario],
+  ['soak', soakScenario]
 ]
 for (const [name, run] of scenarios) {
   if (!wanted(name)) continue
@@ -467,8 +496,9 @@ mkdirSync(dir, { recursive: true })
 const markdown = renderMarkdown(results)
 const stamp = results.date.slice(0, 19).replace(/[:T]/g, '-')
 // A run of some scenarios or servers only does not replace the latest complete one.
-const partial = only !== undefined || flag('servers') !== undefined
-const kind = partial ? `${results.mode}-partial` : results.mode
+// The goals run is complete in its kind: its own table and chart, kept like the full run's.
+const partial = flag('only') !== undefined || flag('servers') !== undefined
+const kind = goalsRun && !partial ? 'goals' : partial ? `${results.mode}-partial` : results.mode
 // A quick run does not replace the full one's table and chart either (the README shows those).
 const latest = `latest-${kind}`
 writeFileSync(join(dir, `${stamp}-${kind}.json`), JSON.stringify(results, null, 2) + '\n')

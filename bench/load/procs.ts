@@ -28,6 +28,8 @@ export interface Child {
   next<T = Record<string, unknown>>(type: string, timeoutMs?: number): Promise<T>
   send (message: unknown): void
   kill (): Promise<void>
+  /** Resolves with the exit code (`null` when a signal ended it) once the process is gone. */
+  exited: Promise<number | null>
 }
 
 /**
@@ -55,9 +57,10 @@ export function startNode (name: string, script: string, options: { core?: numbe
     const resolve = list?.shift()
     resolve?.(message)
   })
-  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()))
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)))
   return {
     proc,
+    exited,
     pid: proc.pid as number,
     name,
     next<T>(type: string, timeoutMs = 30_000): Promise<T> {
