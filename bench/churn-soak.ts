@@ -22,13 +22,15 @@ import { join } from 'node:path'
 import type { startMockUpstream as StartMock } from '../lib/mock/index.js'
 import { collectSse } from '../test/fixtures/sse-client.js'
 import type { CollectedEvent } from '../test/fixtures/sse-client.js'
-import { cpuUs, repoRoot, rssBytes, startNode } from './load/procs.js'
+import { cpuUs, repoRoot, rssBytes, rssParts, startNode } from './load/procs.js'
 
 /** Heap and allocator settings to compare: node flags and environment of the server process. */
 const SETTINGS: Record<string, { nodeArgs: string[], env?: Record<string, string> }> = {
   default: { nodeArgs: [] },
   'optimize-for-size': { nodeArgs: ['--optimize-for-size'] },
   'semi-space-4': { nodeArgs: ['--max-semi-space-size=4'] },
+  'semi-space-8': { nodeArgs: ['--max-semi-space-size=8'] },
+  'semi-space-4-arenas-2': { nodeArgs: ['--max-semi-space-size=4'], env: { MALLOC_ARENA_MAX: '2' } },
   'malloc-arenas-2': { nodeArgs: [], env: { MALLOC_ARENA_MAX: '2' } },
   'old-space-256': { nodeArgs: ['--max-old-space-size=256'] },
   'growing-20': { nodeArgs: ['--heap-growing-percent=20'] },
@@ -56,6 +58,11 @@ export interface SoakResult {
   rssMB: number
   /** Heap after a full GC plus external memory, after the last round, MB. */
   liveMB: number
+  /** The RSS after the last round in its two parts: pages mapped from files (node's code, libraries) and anonymous memory, MB. */
+  fileRssMB: number
+  anonRssMB: number
+  /** The V8 heap as committed after the full GC, MB. */
+  heapCommittedMB: number
   cpuUsPerEvent: number
   /** Answers with a gap, a duplicate or no close. */
   bad: number
@@ -119,6 +126,7 @@ for (const name of names) {
   }
   // RSS as the soak left it, then what is live: a forced GC only now, so it shaped no round.
   const rss = rssBytes(server.pid)
+  const parts = rssParts(server.pid)
   server.send({ type: 'memory' })
   const memory = await server.next<Memory>('memory')
   if (!memory.gc) throw new Error('the server runs without --expose-gc: no live heap figure')
@@ -127,7 +135,12 @@ for (const name of names) {
   process.stdout.write(`RSS MB at the start, then after each round: ${rssByRound.join(', ')}\n`)
   const cpuPerToken = (cpuUs(server.pid) - cpuStart) / tokens
   process.stdout.write(`${name}: after ${ROUNDS} rounds rss ${MB(last.rss)} MB, live ${MB(last.live)} MB, ratio ${(last.rss / last.live).toFixed(2)}; server CPU ${cpuPerToken.toFixed(1)} µs per event; answers with a gap, a duplicate or no close: ${bad}\n`)
-  soaks.push({ setting: name, streams: STREAMS, rounds: ROUNDS, tokens: TOKENS, startRssMB: Number(MB(startRss)), rssMB: Number(MB(last.rss)), liveMB: Number(MB(last.live)), cpuUsPerEvent: Math.round(cpuPerToken * 10) / 10, bad })
+  // Where the RSS is: pages mapped from files (node's own code and libraries: no heap setting
+  // acts on them), the V8 heap as committed, external memory, and what the C allocator holds
+  // beyond those (freed memory it keeps, Node's native state).
+  const native = parts.anon - memory.heapTotal - memory.external
+  process.stdout.write(`RSS after the soak, ${MB(parts.anon + parts.file)} MB: mapped from files ${MB(parts.file)}, anonymous ${MB(parts.anon)} = V8 heap committed ${MB(memory.heapTotal)} (used after a full GC ${MB(memory.heapUsed)}) + external ${MB(memory.external)} + the rest ${MB(native)}\n`)
+  soaks.push({ setting: name, streams: STREAMS, rounds: ROUNDS, tokens: TOKENS, startRssMB: Number(MB(startRss)), rssMB: Number(MB(last.rss)), liveMB: Number(MB(last.live)), fileRssMB: Number(MB(parts.file)), anonRssMB: Number(MB(parts.anon)), heapCommittedMB: Number(MB(memory.heapTotal)), cpuUsPerEvent: Math.round(cpuPerToken * 10) / 10, bad })
   await server.kill()
 }
 await mock.close()

@@ -91,11 +91,20 @@ export function cpuUs (pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) * 1e6 / CLK_TCK
 }
 
+/** A field of /proc/<pid>/status given in kB, in bytes (NaN when absent). */
+function statusBytes (status: string, field: string): number {
+  return Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN) * 1024
+}
+
 /** Resident set size in bytes. */
 export function rssBytes (pid: number): number {
+  return statusBytes(readFileSync(`/proc/${pid}/status`, 'utf8'), 'VmRSS')
+}
+
+/** RSS in its parts, bytes: anonymous memory (heaps, the allocator's) and pages mapped from files (code, libraries). */
+export function rssParts (pid: number): { anon: number, file: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8')
-  const m = /VmRSS:\s+(\d+) kB/.exec(status)
-  return m === null ? NaN : Number(m[1]) * 1024
+  return { anon: statusBytes(status, 'RssAnon'), file: statusBytes(status, 'RssFile') }
 }
 
 /** Child pids of `pid` (nginx workers), from /proc. */
