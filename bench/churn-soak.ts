@@ -35,7 +35,9 @@ const SETTINGS: Record<string, { nodeArgs: string[], env?: Record<string, string
   'old-space-256': { nodeArgs: ['--max-old-space-size=256'] },
   'growing-20': { nodeArgs: ['--heap-growing-percent=20'] },
   'growing-20-arenas-2': { nodeArgs: ['--heap-growing-percent=20'], env: { MALLOC_ARENA_MAX: '2' } },
-  'optimize-for-size-arenas-2': { nodeArgs: ['--optimize-for-size'], env: { MALLOC_ARENA_MAX: '2' } }
+  'optimize-for-size-arenas-2': { nodeArgs: ['--optimize-for-size'], env: { MALLOC_ARENA_MAX: '2' } },
+  // jemalloc instead of glibc's allocator (Debian: libjemalloc2), which returns freed memory to the system.
+  jemalloc: { nodeArgs: [], env: { LD_PRELOAD: 'libjemalloc.so.2' } }
 }
 
 const arg = (name: string, fallback: string): string =>

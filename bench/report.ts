@@ -134,6 +134,13 @@ export function renderMarkdown (r: Results): string {
     for (const [name, ramp] of Object.entries(r.ramp)) out.push(`| ${name} | ${ramp.sustainedStreams.toLocaleString('en')} | ${ramp.sustainedTokensPerSecond.toLocaleString('en')} | ${ramp.limit} |`)
     out.push('')
   }
+  if (r.soak !== undefined) {
+    const k = r.soak
+    out.push(`### Churn soak: ${k.rounds} rounds of ${k.streams} answers × ${k.tokens} tokens, half of the readers dropped and resumed, every answer retained`, '')
+    out.push('| RSS at the start | RSS after | live (heap after a full GC + external) | RSS ÷ live | mapped from files | V8 heap committed | answers cut or repeated |')
+    out.push('|---:|---:|---:|---:|---:|---:|---:|')
+    out.push(`| ${k.startRssMB} MB | ${k.rssMB} MB | ${k.liveMB} MB | ${fmt(k.rssMB / k.liveMB)}× | ${k.fileRssMB} MB | ${k.heapCommittedMB} MB | ${k.bad} |`, '')
+  }
   if (r.goals.length > 0) {
     out.push('### Goals', '')
     for (const g of r.goals) out.push(`- ${g.met ? '✅' : '❌'} ${g.goal}: ${g.measured}`)
