@@ -230,19 +230,20 @@ t.test('the count of an instance dead so long ago that it was forgotten is dropp
 
 /**
  * Store A, and B on the same Redis through a proxy (its reads wait for notifications only, no
- * polling), with every reason B gave for not being ready from then on (numbers as N).
+ * polling), with every reason B gave for not being ready from then on (numbers as N) and B's log.
  */
-async function throughProxy (t: Test): Promise<{ a: RedisStore, b: RedisStore, proxy: TcpProxy, reasons: Set<string> }> {
+async function throughProxy (t: Test): Promise<{ a: RedisStore, b: RedisStore, proxy: TcpProxy, reasons: Set<string>, lines: Array<{ level: string, msg: string }> }> {
   const [a] = await redisPair(t, redis)
   const proxy = await startTcpProxy((redis.nodes[0] as RunningRedis).port)
   t.teardown(async () => { await proxy.close() })
-  const b = new RedisStore({ url: `redis://127.0.0.1:${proxy.port}`, prefix: a.keys.prefix, pollMs: 600_000 })
+  const lines: Array<{ level: string, msg: string }> = []
+  const b = new RedisStore({ url: `redis://127.0.0.1:${proxy.port}`, prefix: a.keys.prefix, pollMs: 600_000, log: (level, msg) => lines.push({ level, msg }) })
   t.teardown(async () => { await b.close() })
   await b.waitUntilReady()
   const reasons = new Set<string>()
   const watch = setInterval(() => { const reason = b.notReady; if (reason !== undefined) reasons.add(reason.replace(/\d+/g, 'N')) }, 20)
   t.teardown(() => { clearInterval(watch) })
-  return { a, b, proxy, reasons }
+  return { a, b, proxy, reasons, lines }
 }
 
 t.test('an SSUBSCRIBE never answered on a connection that stays up (replies out of step): not ready, saying so, then a new connection subscribes and notifications flow', async (t) => {
@@ -278,4 +279,21 @@ t.test('a subscriber connection that stops answering while up (its PINGs unanswe
   a.append('p', [entry(1)])
   await waitUntil(() => c.entries.length === 1, 2000, 'a live entry, notified on the new connection')
   t.same(c.entries.map((e) => e.id), [1])
+})
+
+t.test('the command connection stops answering while up (a connection the network dropped without a word): not ready, saying so, then reconnected, and its commands work again', async (t) => {
+  const { a, b, proxy, reasons, lines } = await throughProxy(t)
+  // Connections are named in CLIENT SETNAME: `relay-<instance>-cmd`, `-sub` for subscribers.
+  t.equal(proxy.mute('-cmd\r\n'), 1, 'one connection muted: B\'s command connection')
+  await waitUntil(() => !b.ready, 3000, 'B not ready')
+  await waitUntil(() => b.ready, 10_000, 'B ready again, on a new command connection')
+  t.ok(reasons.has('N.N.N.N:N has not answered a PING for N ms'), 'not ready meanwhile, naming the silent connection', { reasons: [...reasons] })
+  // (ioredis's command timeout, 1 s, rejects each PING before it is given up.)
+  t.ok(reasons.has('a Redis command failed (probe: Command timed out); not ready for N ms more'), 'and its timed-out PINGs', { reasons: [...reasons] })
+  t.ok(lines.some((line) => line.level === 'warn' && line.msg.startsWith('Redis command connection answered nothing')), 'the reconnect is logged', { lines })
+  // B writes again: a journal it makes is read by A.
+  await b.create('q', META)
+  b.append('q', [entry(1)])
+  await waitUntil(() => b.pendingEntries === 0, 3000, 'B\'s entry written')
+  t.equal((await a.state('q'))?.lastId, 1, 'A reads what B wrote after the reconnect')
 })

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import type { RedisOptions } from 'ioredis'
+import type { Redis, RedisOptions } from 'ioredis'
 import { RelayError, StoreFullError } from '../errors.js'
 import type { EndReason, JournalEntry, JournalListener, JournalMeta, Unsubscribe } from '../journal.js'
 import type { ChannelEventInput, ChannelRetention, ControlMessage, JournalState, RelayStore, StoreLog } from '../store.js'
@@ -156,7 +156,7 @@ export class RedisStore implements RelayStore {
         holdMs: renewMs + commandTimeoutMs,
         stallMs: commandTimeoutMs / 2,
         abandonMs: 2 * commandTimeoutMs,
-        onUnanswered: (connection) => { this.#subscriptions.unanswered(connection) }
+        onUnanswered: (connection) => { this.#unanswered(connection) }
       }),
       log,
       retainMs,
@@ -417,6 +417,26 @@ export class RedisStore implements RelayStore {
   #unavailable (err: unknown, context: string): StoreUnavailable {
     this.#ctx.health.failed(err, context)
     return new StoreUnavailable(err)
+  }
+
+  /**
+   * `connection` left a PING unanswered for the health's `abandonMs` while up. A subscriber's is
+   * replaced (lib/relay/stores/redis/subscriptions.ts). The command connection of a single Redis
+   * (or of Sentinel's master) is reconnected: a connection the network dropped without a word
+   * (a NAT or firewall that forgot it, a half-open TCP connection) looks up to ioredis until the
+   * kernel gives up on it, which can take minutes, and every command meanwhile times out; a new
+   * one answers at once if Redis is there. (Commands in flight fail, as at any break: the writer
+   * checks what Redis holds before it writes on.) A Cluster's connections to its nodes are
+   * ioredis's own (it reconnects them when a node fails).
+   */
+  #unanswered (connection: Redis): void {
+    if (connection === this.#ctx.topology.cmd) {
+      if (connection.status !== 'ready' || this.#closed) return
+      this.#ctx.log('warn', 'Redis command connection answered nothing for a while: reconnecting it', { node: `${connection.options.host ?? ''}:${connection.options.port ?? ''}` })
+      connection.disconnect(true)
+    } else {
+      this.#subscriptions.unanswered(connection)
+    }
   }
 
   /** Redis may have lost writes, or taken this instance for dead: check and write again what it lacks. */

@@ -57,6 +57,8 @@ export class Health {
   readonly #logged = new Map<string, number>()
   /** Probes in flight: when each started. */
   readonly #probes = new Map<Redis, number>()
+  /** Connections whose last probes timed out (ioredis's command timeout): when the first of them started. */
+  readonly #silentSince = new Map<Redis, number>()
   #outageLogged = false
   /** What failed last (for {@link problem}). */
   #lastFailure = ''
@@ -157,16 +159,41 @@ export class Health {
     // A connection no longer in use may never settle its probe (ioredis keeps a command queued
     // for good when a connection is closed while it waits to reconnect): forgotten.
     for (const connection of this.#probes.keys()) if (!connections.includes(connection)) this.#probes.delete(connection)
+    for (const connection of this.#silentSince.keys()) if (!connections.includes(connection)) this.#silentSince.delete(connection)
     for (const connection of connections) {
       if (this.#probes.has(connection)) continue
       this.#probes.set(connection, started)
       // (A probe forgotten or given up meanwhile is no one's concern any more.)
-      connection.ping().then(() => { if (this.#probes.get(connection) === started) this.#probes.delete(connection) }, (err: unknown) => {
+      connection.ping().then(() => {
+        if (this.#probes.get(connection) !== started) return
+        this.#probes.delete(connection)
+        this.#silentSince.delete(connection)
+      }, (err: unknown) => {
         if (this.#probes.get(connection) !== started) return
         this.#probes.delete(connection)
         this.failed(err, 'probe')
+        this.#timedOut(connection, err, started)
       })
     }
+  }
+
+  /**
+   * A connection with a command timeout rejects an unanswered probe before `abandonMs`: probes
+   * that keep timing out on a connection that is up are given up on the same way, once the
+   * first of them is `abandonMs` old (`onUnanswered` is told).
+   */
+  #timedOut (connection: Redis, err: unknown, started: number): void {
+    if (!(err instanceof Error) || !err.message.startsWith('Command timed out') || connection.status !== 'ready') {
+      this.#silentSince.delete(connection)
+      return
+    }
+    const since = this.#silentSince.get(connection) ?? started
+    if (performance.now() - since <= this.#options.abandonMs) {
+      this.#silentSince.set(connection, since)
+      return
+    }
+    this.#silentSince.delete(connection)
+    this.#options.onUnanswered?.(connection)
   }
 }
 
