@@ -386,8 +386,10 @@ async function broadcastScenario (): Promise<void> {
 async function soakScenario (): Promise<void> {
   if (!servers.includes('relay')) return
   const out = join(tmpdir(), `fastify-llm-relay-soak-${process.pid}.json`)
-  log('soak: bench/churn-soak.ts --settings=default (500 answers × 100 tokens a round, half dropped and resumed, 8 rounds)')
-  const soak = startNode('soak', 'bench/churn-soak.ts', { args: ['--settings=default', `--out=${out}`] })
+  // Quick: fewer rounds (the RSS after them is lower than after 8: compare like with like).
+  const rounds = full ? 8 : 3
+  log(`soak: bench/churn-soak.ts --settings=default --rounds=${rounds} (500 answers × 100 tokens a round, half dropped and resumed)`)
+  const soak = startNode('soak', 'bench/churn-soak.ts', { args: ['--settings=default', `--rounds=${rounds}`, `--out=${out}`] })
   const code = await soak.exited
   if (code !== 0) throw new Error(`bench/churn-soak.ts exited with ${String(code)}`)
   const [result] = JSON.parse(readFileSync(out, 'utf8')) as SoakResult[]

@@ -432,7 +432,7 @@ export class RedisStore implements RelayStore {
   #unanswered (connection: Redis): void {
     if (connection === this.#ctx.topology.cmd) {
       if (connection.status !== 'ready' || this.#closed) return
-      this.#ctx.log('warn', 'Redis command connection answered nothing for a while: reconnecting it', { node: `${connection.options.host ?? ''}:${connection.options.port ?? ''}` })
+      this.#ctx.log('warn', 'Redis command connection answered nothing for a while: reconnecting it')
       connection.disconnect(true)
     } else {
       this.#subscriptions.unanswered(connection)
