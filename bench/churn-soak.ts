@@ -127,8 +127,8 @@ for (const name of names) {
     rssByRound.push(MB(rssBytes(server.pid)))
   }
   // RSS as the soak left it, then what is live: a forced GC only now, so it shaped no round.
-  const rss = rssBytes(server.pid)
   const parts = rssParts(server.pid)
+  const rss = parts.rss
   server.send({ type: 'memory' })
   const memory = await server.next<Memory>('memory')
   if (!memory.gc) throw new Error('the server runs without --expose-gc: no live heap figure')
@@ -141,7 +141,7 @@ for (const name of names) {
   // acts on them), the V8 heap as committed, external memory, and what the C allocator holds
   // beyond those (freed memory it keeps, Node's native state).
   const native = parts.anon - memory.heapTotal - memory.external
-  process.stdout.write(`RSS after the soak, ${MB(parts.anon + parts.file)} MB: mapped from files ${MB(parts.file)}, anonymous ${MB(parts.anon)} = V8 heap committed ${MB(memory.heapTotal)} (used after a full GC ${MB(memory.heapUsed)}) + external ${MB(memory.external)} + the rest ${MB(native)}\n`)
+  process.stdout.write(`RSS after the soak, ${MB(parts.rss)} MB: mapped from files ${MB(parts.file)}, anonymous ${MB(parts.anon)} = V8 heap committed ${MB(memory.heapTotal)} (used after a full GC ${MB(memory.heapUsed)}) + external ${MB(memory.external)} + the rest ${MB(native)}\n`)
   soaks.push({ setting: name, streams: STREAMS, rounds: ROUNDS, tokens: TOKENS, startRssMB: Number(MB(startRss)), rssMB: Number(MB(last.rss)), liveMB: Number(MB(last.live)), fileRssMB: Number(MB(parts.file)), anonRssMB: Number(MB(parts.anon)), heapCommittedMB: Number(MB(memory.heapTotal)), cpuUsPerEvent: Math.round(cpuPerToken * 10) / 10, bad })
   await server.kill()
 }

@@ -101,10 +101,10 @@ export function rssBytes (pid: number): number {
   return statusBytes(readFileSync(`/proc/${pid}/status`, 'utf8'), 'VmRSS')
 }
 
-/** RSS in its parts, bytes: anonymous memory (heaps, the allocator's) and pages mapped from files (code, libraries). */
-export function rssParts (pid: number): { anon: number, file: number } {
+/** RSS and its parts, bytes, read at once: anonymous memory (heaps, the allocator's) and pages mapped from files (code, libraries). */
+export function rssParts (pid: number): { rss: number, anon: number, file: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8')
-  return { anon: statusBytes(status, 'RssAnon'), file: statusBytes(status, 'RssFile') }
+  return { rss: statusBytes(status, 'VmRSS'), anon: statusBytes(status, 'RssAnon'), file: statusBytes(status, 'RssFile') }
 }
 
 /** Child pids of `pid` (nginx workers), from /proc. */

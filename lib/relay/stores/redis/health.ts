@@ -158,8 +158,9 @@ export class Health {
     const started = this.#lastProbe = performance.now()
     // A connection no longer in use may never settle its probe (ioredis keeps a command queued
     // for good when a connection is closed while it waits to reconnect): forgotten.
-    for (const connection of this.#probes.keys()) if (!connections.includes(connection)) this.#probes.delete(connection)
-    for (const connection of this.#silentSince.keys()) if (!connections.includes(connection)) this.#silentSince.delete(connection)
+    for (const byConnection of [this.#probes, this.#silentSince]) {
+      for (const connection of byConnection.keys()) if (!connections.includes(connection)) byConnection.delete(connection)
+    }
     for (const connection of connections) {
       if (this.#probes.has(connection)) continue
       this.#probes.set(connection, started)
