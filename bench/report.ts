@@ -34,8 +34,14 @@ export interface Results {
   follower?: { topology: string, ratesPerSecond: number, points: FollowerCost[], memory: JournalMemory }
   /** Held, mostly idle streams: RSS per stream. */
   idle?: Record<string, Result>
-  /** CPU per token of this relay and of the passthrough floor by answer length (best round). */
-  lengths?: Array<{ tokens: number, relayUsPerToken: number, floorUsPerToken: number }>
+  /** Rounds of the `lengths` scenario (`--rounds`; older files: 3 in a full run, 2 in a quick one). */
+  lengthsRounds?: number
+  /**
+   * CPU per token of this relay and of the passthrough floor by answer length (best round). With
+   * `--base`: the other build's best round (`baseUsPerToken`), this build ÷ it in each round
+   * (`versusBaseRounds`) and their median (`versusBase`).
+   */
+  lengths?: Array<{ tokens: number, relayUsPerToken: number, floorUsPerToken: number, baseUsPerToken?: number, versusBase?: number, versusBaseRounds?: number[] }>
   /** One channel, N subscribers, 1 event/s: `cpuUsPerToken` is CPU per delivered event, `latencyMs` publish → received. */
   broadcast?: Record<string, Result>
   /** Churn soak of the service's default settings (bench/churn-soak.ts). */
@@ -73,13 +79,17 @@ export function renderMarkdown (r: Results): string {
     out.push('')
   }
   if (r.lengths !== undefined) {
-    out.push(`### Answer length: CPU per token and per request against the floor, ${loadText(r.loads.lengths as Load)} (best of ${r.mode === 'full' ? 3 : 2} interleaved rounds)`, '')
+    out.push(`### Answer length: CPU per token and per request against the floor, ${loadText(r.loads.lengths as Load)} (best of ${r.lengthsRounds ?? (r.mode === 'full' ? 3 : 2)} interleaved rounds)`, '')
     out.push('| answer | this relay µs/token | passthrough µs/token | × passthrough | this relay ms/request | passthrough ms/request |')
     out.push('|---:|---:|---:|---:|---:|---:|')
     for (const l of r.lengths) {
       out.push(`| ${l.tokens} tokens | ${fmt(l.relayUsPerToken)} | ${fmt(l.floorUsPerToken)} | ${fmt(l.relayUsPerToken / l.floorUsPerToken)}× | ${fmt(l.relayUsPerToken * l.tokens / 1000, 3)} | ${fmt(l.floorUsPerToken * l.tokens / 1000, 3)} |`)
     }
     out.push('')
+    for (const l of r.lengths) {
+      if (l.versusBase !== undefined) out.push(`- ${l.tokens} tokens, against the base build (\`--base\`): ${fmt(l.baseUsPerToken)} µs/token at best; this build ÷ base per round ${(l.versusBaseRounds ?? []).map((v) => fmt(v, 3)).join(' / ')}, median ${fmt(l.versusBase, 3)}×`)
+    }
+    if (r.lengths.some((l) => l.versusBase !== undefined)) out.push('')
   }
   const rows: string[] = []
   const row = (scenario: string, m: Result | undefined, note = ''): void => {

@@ -3,7 +3,9 @@
  * side by side, in one run. See bench/README.md for what each scenario means.
  *
  * Options: `--full`; `--only=cost,lengths,latency,ttft,capacity,idle,broadcast,nginx,redis,follower,ramp,soak` (scenarios);
- * `--servers=relay,naive-openai,…`; `--lengths=400,100,5` (answer lengths of `lengths`); `--no-pin`; `--cpu-prof` (relay profiles into bench/results/prof/);
+ * `--servers=relay,naive-openai,…`; `--lengths=400,100,5` (answer lengths of `lengths`); `--rounds=N` (of `lengths`); `--no-pin`; `--cpu-prof` (the servers' profiles into bench/results/prof/);
+ * `--base=<dir>`: a built checkout of another commit (its `dist/`, with `node_modules` beside it) measured as
+ * `relay-base` in the same run (`lengths` and `latency`), rounds interleaved: an A/B of two builds;
  * `--goals`: the scenarios of the ratio-to-the-floor goals at full size, this relay and the passthrough only
  * (lengths, latency, idle, soak), written as `latest-goals.*` (the README's goals table and chart).
  */
@@ -36,12 +38,16 @@ const wanted = (scenario: string): boolean => only === undefined || only.include
 const cpuProf = flag('cpu-prof') !== undefined
 
 export const SERVERS = ['relay', 'naive-openai', 'fastify-sse-openai', 'ai-sdk', 'passthrough'] as const
-type ServerName = typeof SERVERS[number]
+/** `relay-base`: the relay of another build (`--base`), for an A/B in one run. */
+type ServerName = typeof SERVERS[number] | 'relay-base'
+const base = flag('base')
 const servers = (flag('servers')?.split(',') ?? (goalsRun ? ['relay', 'passthrough'] : [...SERVERS])) as ServerName[]
+if (base !== undefined) servers.push('relay-base')
 /** Servers of the broadcast scenario only (a channel to N subscribers, no upstream). */
 type BroadcastServer = 'relay' | 'better-sse-channel'
 const scripts: Record<ServerName | BroadcastServer, string> = {
   relay: 'bench/servers/relay.ts',
+  'relay-base': 'bench/servers/relay.ts',
   'better-sse-channel': 'bench/peers/better-sse-channel.ts',
   'naive-openai': 'bench/peers/naive-openai.ts',
   'fastify-sse-openai': 'bench/peers/fastify-sse-openai.ts',
@@ -63,7 +69,7 @@ async function startMock (): Promise<{ child: Child, port: number }> {
 }
 
 async function startServer (name: ServerName | BroadcastServer, upstream: string, env: Record<string, string> = {}): Promise<{ child: Child, port: number, idleRss: number }> {
-  const nodeArgs = cpuProf && name === 'relay' ? ['--cpu-prof', `--cpu-prof-dir=${join(repoRoot, 'bench/results/prof')}`] : []
+  const nodeArgs = cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${join(repoRoot, 'bench/results/prof')}`] : []
   // BENCH_SERVER_NODE_ARGS="--trace-gc …": extra node flags for the measured servers only (diagnosis).
   nodeArgs.push(...(process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean))
   const child = startNode(name, scripts[name], {
@@ -75,6 +81,7 @@ async function startServer (name: ServerName | BroadcastServer, upstream: string
       // The bench is one client IP opening thousands of streams: lift the per-client limit.
       MAX_STREAMS_PER_CLIENT: '100000',
       MAX_STREAMS: '100000',
+      ...(name === 'relay-base' && base !== undefined ? { BENCH_RELAY_DIST: join(base, 'dist') } : {}),
       ...env
     }
   })
@@ -113,12 +120,12 @@ async function measure (name: ServerName | 'direct', load: Load, options: Measur
     const m = await runLoad(target, load, { mock: mock.child, clientCore: CLIENT_CORE, progress: (line) => log(`  ${line}`) })
     const idleRssMB = server === undefined ? NaN : Math.round(server.idleRss / 2 ** 20 * 10) / 10
     const rssPerStreamKB = server === undefined ? NaN : Math.round((m.rssMB - idleRssMB) * 1024 / load.streams * 10) / 10
-    log(`  → ${summary(m)}`)
+    log(`  → ${target.name}: ${summary(m)}`)
     return { ...m, idleRssMB, rssPerStreamKB }
   } finally {
     await front?.stop()
     if (server !== undefined) {
-      if (cpuProf && name === 'relay') {
+      if (cpuProf) {
         // --cpu-prof writes its profile on a clean exit only.
         server.child.send({ type: 'stop' })
         await new Promise((resolve) => setTimeout(resolve, 2000))
@@ -245,29 +252,48 @@ const LENGTHS: readonly number[] = flag('lengths')?.split(',').map(Number) ?? [4
  * each kept, as a neighbour's load only ever adds CPU.
  */
 async function lengthsScenario (): Promise<void> {
-  const names = (['relay', 'passthrough'] as const).filter((name) => servers.includes(name))
-  const rounds = full ? 3 : 2
+  const names = (['relay', 'relay-base', 'passthrough'] as const).filter((name) => servers.includes(name))
+  const rounds = Number(flag('rounds') ?? (full ? 3 : 2))
   const best: Record<string, Record<string, number>> = {}
+  /** Per answer length, this build's CPU ÷ the base build's, one ratio per round (`--base`). */
+  const versusBase: Record<string, number[]> = {}
   for (let round = 1; round <= rounds; round++) {
     for (const tokens of LENGTHS) {
-      for (const name of names) {
+      const thisRound: Record<string, number> = {}
+      // With --base, the two builds run at the same time, each under the same load, both on the
+      // server core: whatever slows the machine in that window slows both, so their ratio holds.
+      const paired: ServerName[] = base === undefined ? [] : names.filter((name) => name === 'relay' || name === 'relay-base')
+      const groups: ServerName[][] = [...(paired.length > 0 ? [paired] : []), ...names.filter((name) => !paired.includes(name)).map((name) => [name])]
+      for (const group of groups) {
         log(`lengths, round ${round}/${rounds}: ${tokens}-token answers`)
-        const m = await measure(name, { ...LOADS.lengths, tokens })
-        const row = (best[String(tokens)] ??= {})
-        row[name] = Math.min(row[name] ?? Infinity, m.cpuUsPerToken)
+        const measured = await Promise.all(group.map(async (name) => await measure(name, { ...LOADS.lengths, tokens })))
+        group.forEach((name, i) => {
+          const m = measured[i] as Result
+          thisRound[name] = m.cpuUsPerToken
+          const row = (best[String(tokens)] ??= {})
+          row[name] = Math.min(row[name] ?? Infinity, m.cpuUsPerToken)
+        })
       }
+      if (thisRound.relay !== undefined && thisRound['relay-base'] !== undefined) (versusBase[String(tokens)] ??= []).push(thisRound.relay / thisRound['relay-base'])
     }
   }
+  results.lengthsRounds = rounds
   results.lengths = LENGTHS.map((tokens) => {
     const row = best[String(tokens)] ?? {}
-    return { tokens, relayUsPerToken: row.relay ?? NaN, floorUsPerToken: row.passthrough ?? NaN }
+    const ratios = versusBase[String(tokens)]
+    return {
+      tokens,
+      relayUsPerToken: row.relay ?? NaN,
+      floorUsPerToken: row.passthrough ?? NaN,
+      ...(ratios === undefined ? {} : { baseUsPerToken: row['relay-base'] ?? NaN, versusBase: Math.round(median(ratios) * 1000) / 1000, versusBaseRounds: ratios.map((r) => Math.round(r * 1000) / 1000) })
+    }
   })
 }
 
 async function latencyScenario (): Promise<void> {
   results.latency = {}
   // The passthrough too: the first-token and tail goals are ratios to it.
-  const names: ServerName[] = full ? servers : servers.filter((s) => s === 'relay' || s === 'passthrough')
+  const names: ServerName[] = full ? servers : servers.filter((s) => s === 'relay' || s === 'relay-base' || s === 'passthrough')
   results.latency.direct = await measure('direct', LOADS.latency)
   for (const name of names) results.latency[name] = await measure(name, LOADS.latency)
 }
