@@ -336,11 +336,12 @@ for (const capture of captures) {
   })
 }
 
-t.test('a synthetic stream with CRLF and multi-byte characters split at every byte', async t => {
+t.test('a synthetic stream with a byte order mark, CRLF and multi-byte characters split at every byte', async t => {
   const { mock, client } = await harness(t)
   const upstream = client({ maxRetries: 0 })
-  const text = ['Grüße ', '— 東京 ', '🎉🦄', ' [DONE] ', 'line\nbreak\r\n', '"[DONE]"']
-  const body = Buffer.from(text.map(content => `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content } }] })}\r\n\r\n`).join('') +
+  // A leading U+FEFF, then one inside the text: only the first is the stream's byte order mark.
+  const text = ['\uFEFFGrüße ', '— 東京 ', '🎉🦄', ' [DONE] ', 'line\nbreak\r\n', '"[DONE]"']
+  const body = Buffer.from('\uFEFF' + text.map(content => `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content } }] })}\r\n\r\n`).join('') +
     'data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\r\n\r\ndata: [DONE]\r\n\r\n')
   const seen = new Set<string>()
   for (let cut = 1; cut < body.length; cut++) {
