@@ -32,12 +32,13 @@ export interface HealthOptions {
   onError: (code: string) => void
   /** How long an error or a failed command keeps the store not ready after it. */
   holdMs: number
-  /** A probe (PING) not answered within this marks the store not ready (a hung Redis). */
+  /** A connection whose probe (PING) is unanswered this long marks the store not ready (a hung Redis). */
   stallMs: number
   /**
-   * A probe not answered within this is given up: counted as a failed command, and a new one is
-   * sent. `onUnanswered` is told which connection (a subscriber's replies may be out of step with
-   * its commands: it is replaced).
+   * A connection whose probes are unanswered this long (however many ioredis's command timeout
+   * rejected meanwhile) is given up: counted as a failed command, and a new probe is sent.
+   * `onUnanswered` is told which connection (a subscriber's replies may be out of step with its
+   * commands: it is replaced; a command connection is reconnected).
    */
   abandonMs: number
   onUnanswered?: (connection: Redis) => void
@@ -55,10 +56,15 @@ export class Health {
   #failingUntil = 0
   /** Error codes logged and not yet cleared by a spell without them. */
   readonly #logged = new Map<string, number>()
-  /** Probes in flight: when each started. */
+  /** Probes in flight: when each started (which also tells a probe's answer from an older one's). */
   readonly #probes = new Map<Redis, number>()
-  /** Connections whose last probes timed out (ioredis's command timeout): when the first of them started. */
-  readonly #silentSince = new Map<Redis, number>()
+  /**
+   * Connections that owe an answer: since when. Set by a probe, cleared by any answer; a probe
+   * that ioredis's command timeout rejected leaves it (the next probe goes out, the clock runs
+   * on), so a connection is given up `abandonMs` after its first unanswered probe, whatever the
+   * timeout.
+   */
+  readonly #unanswered = new Map<Redis, number>()
   #outageLogged = false
   /** What failed last (for {@link problem}). */
   #lastFailure = ''
@@ -119,8 +125,8 @@ export class Health {
   /**
    * Why the store is not ready, in words (`/readyz` shows it), or `undefined` when the
    * `connected` connections are up, the `probed` ones up and answering, and nothing failed
-   * lately. Starts a probe when one is due, and gives up one outstanding for `abandonMs` (a
-   * failure; `onUnanswered` is told). (A Cluster connects to a node on first use, and refuses
+   * lately. Starts a probe when one is due, and gives up a connection that has not answered for
+   * `abandonMs` (a failure; `onUnanswered` is told). (A Cluster connects to a node on first use, and refuses
    * commands to a node still connecting: a probe connects it, and until it is up the store is
    * not ready.)
    */
@@ -130,11 +136,12 @@ export class Health {
     if (now - this.#lastProbe > this.#options.stallMs || probed.some((connection) => connection.status === 'wait')) this.#probe(probed)
     for (const connection of [...connected, ...probed]) if (connection.status !== 'ready') return `the connection to ${nodeName(connection)} is ${connection.status}`
     for (const connection of probed) {
-      const started = this.#probes.get(connection)
-      if (started === undefined || now - started <= this.#options.stallMs) continue
-      const reason = `${nodeName(connection)} has not answered a PING for ${Math.round(now - started)} ms`
-      if (now - started > this.#options.abandonMs) {
+      const since = this.#unanswered.get(connection)
+      if (since === undefined || now - since <= this.#options.stallMs) continue
+      const reason = `${nodeName(connection)} has not answered a PING for ${Math.round(now - since)} ms`
+      if (now - since > this.#options.abandonMs) {
         this.#probes.delete(connection)
+        this.#unanswered.delete(connection)
         this.failed(new Error(`Command timed out: ${reason}`), 'probe')
         this.#options.onUnanswered?.(connection)
       }
@@ -158,43 +165,28 @@ export class Health {
     const started = this.#lastProbe = performance.now()
     // A connection no longer in use may never settle its probe (ioredis keeps a command queued
     // for good when a connection is closed while it waits to reconnect): forgotten.
-    for (const byConnection of [this.#probes, this.#silentSince]) {
+    for (const byConnection of [this.#probes, this.#unanswered]) {
       for (const connection of byConnection.keys()) if (!connections.includes(connection)) byConnection.delete(connection)
     }
     for (const connection of connections) {
       if (this.#probes.has(connection)) continue
       this.#probes.set(connection, started)
+      if (!this.#unanswered.has(connection)) this.#unanswered.set(connection, started)
       // (A probe forgotten or given up meanwhile is no one's concern any more.)
       connection.ping().then(() => {
         if (this.#probes.get(connection) !== started) return
         this.#probes.delete(connection)
-        this.#silentSince.delete(connection)
+        this.#unanswered.delete(connection)
       }, (err: unknown) => {
         if (this.#probes.get(connection) !== started) return
         this.#probes.delete(connection)
         this.failed(err, 'probe')
-        this.#timedOut(connection, err, started)
+        // Any other failure is an answer of a kind (or the connection went down, which the
+        // status says): only a timeout on a connection that is up leaves the clock running.
+        const timedOut = err instanceof Error && err.message.startsWith('Command timed out')
+        if (!timedOut || connection.status !== 'ready') this.#unanswered.delete(connection)
       })
     }
-  }
-
-  /**
-   * A connection with a command timeout rejects an unanswered probe before `abandonMs`: probes
-   * that keep timing out on a connection that is up are given up on the same way, once the
-   * first of them is `abandonMs` old (`onUnanswered` is told).
-   */
-  #timedOut (connection: Redis, err: unknown, started: number): void {
-    if (!(err instanceof Error) || !err.message.startsWith('Command timed out') || connection.status !== 'ready') {
-      this.#silentSince.delete(connection)
-      return
-    }
-    const since = this.#silentSince.get(connection) ?? started
-    if (performance.now() - since <= this.#options.abandonMs) {
-      this.#silentSince.set(connection, since)
-      return
-    }
-    this.#silentSince.delete(connection)
-    this.#options.onUnanswered?.(connection)
   }
 }
 
