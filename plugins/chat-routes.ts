@@ -109,7 +109,7 @@ export async function chatRoutes (app: FastifyInstance, options: ChatRouteOption
         onEnd: resolve
       })
       // A client that leaves is a reader leaving: the grace clock applies as for a stream.
-      reply.raw.once('close', () => { if (!reply.raw.writableFinished) stop() })
+      reply.raw.on('close', () => { if (!reply.raw.writableFinished) stop() })
       void generation.ended.then(() => stop())
     })
     if (reason === 'done') return completionObject(`chatcmpl-${streamId}`, model, answer, promptChars(request.body))

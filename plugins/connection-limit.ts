@@ -66,7 +66,8 @@ export function limitConnections (fastify: FastifyInstance, limiter: ConnectionL
       sendError(reply, new RelayError('too_many_connections', 429, `at most ${limiter.max} open streams per client`, 1))
       return
     }
-    reply.raw.once('close', () => limiter.release(client))
+    // (`on`: a response closes once; see countResponses in llm-relay.ts.)
+    reply.raw.on('close', () => limiter.release(client))
     done()
   })
 }

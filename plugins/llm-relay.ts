@@ -143,7 +143,9 @@ async function llmRelayPlugin (fastify: FastifyInstance, options: LlmRelayOption
 function countResponses (fastify: FastifyInstance, metrics: RelayMetrics): void {
   fastify.addHook('onRequest', (request, reply, done) => {
     const raw = reply.raw
-    raw.once('close', () => {
+    // `on`: a response closes once, and `once` would hold a wrapper (a bound function and its
+    // state) as long as the response, which for a stream is its whole life.
+    raw.on('close', () => {
       // A client that left before any answer: nginx's 499 ("client closed request").
       metrics.responded(request.routeOptions.url ?? 'unmatched', raw.headersSent ? raw.statusCode : 499)
     })

@@ -122,7 +122,7 @@ export class Responder {
   async commit (request: FastifyRequest, reply: FastifyReply, generation: Generation, format: Format = RELAY_FORMAT): Promise<FastifyReply> {
     const left = new AbortController()
     const leave = (): void => left.abort()
-    reply.raw.once('close', leave)
+    reply.raw.on('close', leave)
     try {
       await this.#relay.awaitCommit(generation, left.signal)
     } catch (err) {

@@ -183,6 +183,7 @@ export class Attempt implements Dispatcher.DispatchHandler, EventSink {
     if (!this.#gotToken) {
       this.#gotToken = true
       clearTimeout(this.#firstTokenTimer)
+      this.#firstTokenTimer = undefined
       const idle = this.#request.options.idleTimeoutMs
       if (idle > 0) this.#idleTimer = setTimeout(() => this.#checkIdle(), idle)
     }
@@ -228,11 +229,15 @@ export class Attempt implements Dispatcher.DispatchHandler, EventSink {
   onResponseStart (controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
     this.#headersSeen = true
     clearTimeout(this.#headersTimer)
+    // Dropped, not just cleared: the attempt lives as long as the answer, a spent timer need not.
+    this.#headersTimer = undefined
     this.#status = statusCode
-    this.#headers = headers
     const contentType = String(headers['content-type'] ?? '').toLowerCase()
-    if (statusCode < 200 || statusCode >= 300) this.#mode = 'error'
-    else if (contentType.includes('text/event-stream')) this.#mode = 'sse'
+    if (statusCode < 200 || statusCode >= 300) {
+      // Only an error reads them (`retry-after`, the request id): a stream need not hold them.
+      this.#headers = headers
+      this.#mode = 'error'
+    } else if (contentType.includes('text/event-stream')) this.#mode = 'sse'
     else if (contentType.includes('json')) this.#mode = 'json'
     else if (contentType.includes('html')) this.#mode = 'html'
     // Anything else (no type, text/plain) is read as SSE: several servers label streams loosely.
