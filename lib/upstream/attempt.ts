@@ -28,7 +28,11 @@ export interface AttemptRequest {
   options: ResolvedOptions
   path: string
   headers: Record<string, string>
-  body: string
+  /**
+   * The JSON body, as the bytes undici sends and keeps until the response ends (a string would be
+   * copied into such bytes by undici and held besides them: a long prompt twice per stream).
+   */
+  body: Buffer
   /** `Date.now()` by which the whole request must be done; `undefined` for none. */
   deadline: number | undefined
 }

@@ -186,7 +186,7 @@ export class UpstreamClient {
         accept: 'text/event-stream',
         ...shape.headers
       },
-      body: JSON.stringify(shape.body),
+      body: Buffer.from(JSON.stringify(shape.body)),
       deadline: totalTimeoutMs > 0 ? Date.now() + totalTimeoutMs : undefined
     }
   }
