@@ -5,7 +5,7 @@
  * Options: `--full`; `--only=cost,lengths,latency,ttft,capacity,idle,broadcast,nginx,redis,follower,ramp,soak` (scenarios);
  * `--servers=relay,naive-openai,…`; `--lengths=400,100,5` (answer lengths of `lengths`); `--rounds=N` (of `lengths`); `--no-pin`; `--cpu-prof` (the servers' profiles into bench/results/prof/);
  * `--base=<dir>`: a built checkout of another commit (its `dist/`, with `node_modules` beside it) measured as
- * `relay-base` in the same run (`lengths` and `latency`), rounds interleaved: an A/B of two builds;
+ * `relay-base` in the same run (`lengths`, `latency`, `idle`): an A/B of two builds;
  * `--goals`: the scenarios of the ratio-to-the-floor goals at full size, this relay and the passthrough only
  * (lengths, latency, idle, soak), written as `latest-goals.*` (the README's goals table and chart).
  */
@@ -306,7 +306,7 @@ async function capacityScenario (): Promise<void> {
 /** RSS per held, mostly idle stream: this relay (and the passthrough, for reference). */
 async function idleScenario (): Promise<void> {
   results.idle = {}
-  for (const name of servers.filter((s) => s === 'relay' || s === 'passthrough')) results.idle[name] = await measure(name, LOADS.idle)
+  for (const name of servers.filter((s) => s === 'relay' || s === 'relay-base' || s === 'passthrough')) results.idle[name] = await measure(name, LOADS.idle)
 }
 
 async function ttftScenario (): Promise<void> {
