@@ -126,9 +126,9 @@ export class Health {
    * Why the store is not ready, in words (`/readyz` shows it), or `undefined` when the
    * `connected` connections are up, the `probed` ones up and answering, and nothing failed
    * lately. Starts a probe when one is due, and gives up a connection that has not answered for
-   * `abandonMs` (a failure; `onUnanswered` is told). (A Cluster connects to a node on first use, and refuses
-   * commands to a node still connecting: a probe connects it, and until it is up the store is
-   * not ready.)
+   * `abandonMs` (a failure; `onUnanswered` is told). (A Cluster connects to a node on first use,
+   * and refuses commands to a node still connecting: a probe connects it, and until it is up the
+   * store is not ready.)
    */
   problem (connected: ReadonlyArray<Redis | { status: string }>, probed: readonly Redis[]): string | undefined {
     if (this.#misconfigured !== undefined) return this.#misconfigured
