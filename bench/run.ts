@@ -5,7 +5,8 @@
  * Options: `--full`; `--only=cost,lengths,latency,ttft,capacity,idle,broadcast,nginx,redis,follower,ramp,soak` (scenarios);
  * `--servers=relay,naive-openai,…`; `--lengths=400,100,5` (answer lengths of `lengths`); `--rounds=N` (of `lengths`); `--no-pin`; `--cpu-prof` (the servers' profiles into bench/results/prof/);
  * `--base=<dir>`: a built checkout of another commit (its `dist/`, with `node_modules` beside it) measured as
- * `relay-base` in the same run (`lengths`, `latency`, `idle`): an A/B of two builds;
+ * `relay-base` in the same run (`lengths`, in step with this build; `latency`; `idle`; and every scenario of
+ * a full run that measures every server): an A/B of two builds;
  * `--goals`: the scenarios of the ratio-to-the-floor goals at full size, this relay and the passthrough only
  * (lengths, latency, idle, soak), written as `latest-goals.*` (the README's goals table and chart).
  */
@@ -254,6 +255,7 @@ const LENGTHS: readonly number[] = flag('lengths')?.split(',').map(Number) ?? [4
 async function lengthsScenario (): Promise<void> {
   const names = (['relay', 'relay-base', 'passthrough'] as const).filter((name) => servers.includes(name))
   const rounds = Number(flag('rounds') ?? (full ? 3 : 2))
+  if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds must be a whole number of rounds, got ${flag('rounds')}`)
   const best: Record<string, Record<string, number>> = {}
   /** Per answer length, this build's CPU ÷ the base build's, one ratio per round (`--base`). */
   const versusBase: Record<string, number[]> = {}
